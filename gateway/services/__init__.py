@@ -1,0 +1,1 @@
+"""Service functions: the business rules, GraphQL-agnostic, tenant-scoped."""

@@ -1,0 +1,46 @@
+"""What every service call needs: the caller, its database session, the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from gateway.auth.principal import Principal
+from gateway.crypto import DataCipher
+from gateway.db.engine import Database
+from gateway.errors import Unauthenticated
+from gateway.settings import Settings
+
+
+@dataclass
+class ServiceContext:
+    settings: Settings
+    database: Database
+    cipher: DataCipher
+    principal: Principal | None = None
+    # Why the bearer token was refused, if one was sent and refused.
+    auth_error: Unauthenticated | None = None
+    request_id: str | None = None
+    ip: str | None = None
+    _session: AsyncSession | None = field(default=None, repr=False)
+
+    @property
+    def db(self) -> AsyncSession:
+        """The request's session, fenced to the caller's clinic (opened on first use)."""
+        if self._session is None:
+            from gateway.db.tenancy import TenantScope
+
+            scope = self.principal.tenant_scope() if self.principal else TenantScope.nobody()
+            self._session = self.database.session(scope)
+        return self._session
+
+    def require_principal(self) -> Principal:
+        if self.principal is None:
+            raise self.auth_error or Unauthenticated("Log in first.", reason="missing")
+        return self.principal
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

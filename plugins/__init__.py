@@ -1,0 +1,1 @@
+"""Built-in integration plugins; each registers through the `santana` entry-point group."""

@@ -1,0 +1,87 @@
+"""Per-request dataloaders: nested fields cost one query per level, not per item.
+
+Each loader applies the same permission filters as the services, so a nested
+field never shows a row the caller could not fetch directly.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from functools import partial
+from typing import TYPE_CHECKING
+
+from aiodataloader import DataLoader
+from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
+
+from gateway.auth.permissions import Action, allowed, clinic_filter, patient_filter, session_filter, user_filter
+from gateway.db.models import Clinic, CounselingSession, Patient, SessionStatus, User
+
+if TYPE_CHECKING:
+    from schema.context import GraphQLContext
+
+
+class Loaders:
+    def __init__(self, ctx: GraphQLContext) -> None:
+        self._ctx = ctx
+        self.clinic = DataLoader(self._clinics)
+        self.user = DataLoader(self._users)
+        self.patient = DataLoader(self._patients)
+        self._sessions_of_patient: dict[tuple[int, bool, tuple[SessionStatus, ...]], DataLoader] = {}
+
+    def sessions_of_patient(
+        self, first: int, newest_first: bool, statuses: Sequence[SessionStatus] | None
+    ) -> DataLoader:
+        key = (first, newest_first, tuple(statuses or ()))
+        if key not in self._sessions_of_patient:
+            self._sessions_of_patient[key] = DataLoader(partial(self._patient_sessions, params=key))
+        return self._sessions_of_patient[key]
+
+    async def _clinics(self, ids: list[uuid.UUID]) -> list[Clinic | None]:
+        principal = self._ctx.require_principal()
+        if not allowed(principal, Action.CLINIC_READ):
+            return [None] * len(ids)
+        rows = await self._ctx.db.scalars(
+            select(Clinic).where(Clinic.id.in_(ids), clinic_filter(principal, Clinic.id))
+        )
+        found = {c.id: c for c in rows}
+        return [found.get(i) for i in ids]
+
+    async def _users(self, ids: list[uuid.UUID]) -> list[User | None]:
+        principal = self._ctx.require_principal()
+        rows = await self._ctx.db.scalars(select(User).where(User.id.in_(ids), user_filter(principal)))
+        found = {u.id: u for u in rows}
+        return [found.get(i) for i in ids]
+
+    async def _patients(self, ids: list[uuid.UUID]) -> list[Patient | None]:
+        principal = self._ctx.require_principal()
+        rows = await self._ctx.db.scalars(
+            select(Patient).where(Patient.id.in_(ids), patient_filter(principal))
+        )
+        found = {p.id: p for p in rows}
+        return [found.get(i) for i in ids]
+
+    async def _patient_sessions(
+        self,
+        patient_ids: list[uuid.UUID],
+        params: tuple[int, bool, tuple[SessionStatus, ...]],
+    ) -> list[list[CounselingSession]]:
+        # One statement for every patient in the batch: number each patient's
+        # sessions with a window function and keep the first `first` of each.
+        first, newest_first, statuses = params
+        principal = self._ctx.require_principal()
+        S = CounselingSession
+        order = (S.starts_at.desc(), S.id.desc()) if newest_first else (S.starts_at, S.id)
+        rank = func.row_number().over(partition_by=S.patient_id, order_by=order).label("rank")
+        inner = select(S, rank).where(S.patient_id.in_(patient_ids), session_filter(principal))
+        if statuses:
+            inner = inner.where(S.status.in_(statuses))
+        ranked = inner.subquery()
+        row = aliased(S, ranked)
+        query = select(row).where(ranked.c.rank <= first).order_by(ranked.c.patient_id, ranked.c.rank)
+        grouped: dict[uuid.UUID, list[CounselingSession]] = defaultdict(list)
+        for session in await self._ctx.db.scalars(query):
+            grouped[session.patient_id].append(session)
+        return [grouped.get(pid, []) for pid in patient_ids]
