@@ -28,7 +28,6 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `santana serve` binds to")
     port: int = Field(8000, description="Port `santana serve` listens on")
     workers: int = Field(1, description="uvicorn worker processes for `santana serve`")
-    app_url: str = Field("http://127.0.0.1:8000", description="Public base URL of the gateway")
     log_level: str = Field("INFO", description="Python log level")
 
     database_url: str = Field(

@@ -23,6 +23,7 @@ from schema.types import (
     SessionStatus,
     User,
     connection,
+    patient_connection,
 )
 
 Node = Annotated[Clinic | User | Patient | CounselingSession, strawberry.union("Node")]
@@ -61,7 +62,7 @@ class Query:
         page = await patient_service.list_patients(
             info.context, first=first, after=after, search=search, archived=archived
         )
-        return connection(page, Patient)
+        return patient_connection(info, page)
 
     @strawberry.field
     async def patient(self, info: Info, id: strawberry.ID) -> Patient:

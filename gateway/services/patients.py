@@ -38,6 +38,14 @@ def _sort_key(p: Patient) -> tuple[str, str, uuid.UUID]:
     return (p.last_name, p.first_name, p.id)
 
 
+def _decode_patient_cursor(after: str) -> list[object]:
+    # A forged cursor of the right length but wrong types must not reach the SQL.
+    key = decode_cursor(after, 3)
+    if not (isinstance(key[0], str) and isinstance(key[1], str) and isinstance(key[2], uuid.UUID)):
+        raise ValidationFailed("The `after` cursor is not valid for this list.", field="after")
+    return key
+
+
 async def list_patients(
     ctx: ServiceContext,
     *,
@@ -59,7 +67,7 @@ async def list_patients(
         query = query.where(or_(full.like(like), func.lower(Patient.email).like(like)))
     order = (Patient.last_name, Patient.first_name, Patient.id)
     if after:
-        query = query.where(tuple_(*order) > tuple_(*decode_cursor(after, 3)))
+        query = query.where(tuple_(*order) > tuple_(*_decode_patient_cursor(after)))
     rows = list(await ctx.db.scalars(query.order_by(*order).limit(first + 1)))
     items = rows[:first]
     return Page(items, len(rows) > first, [encode_cursor(_sort_key(p)) for p in items])
