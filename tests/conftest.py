@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,8 @@ from gateway.settings import Settings, load_settings
 from tests.factories import World, build_world
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+asyncpg://root@127.0.0.1:5432/postgres")
-PG_DATABASE = os.environ.get("TEST_PG_DATABASE", "santana_test")
+# One database per test run, so parallel runs on one server never trample each other.
+PG_DATABASE = os.environ.get("TEST_PG_DATABASE", f"santana_test_{os.getpid()}")
 PG_APP_ROLE = "santana_app"
 
 
@@ -56,19 +57,22 @@ def _pg_url(database: str, user: str = "root") -> str:
     return base.replace("root@", f"{user}@", 1) + f"/{database}"
 
 
-async def _pg_prepare() -> None:
+async def _pg_admin(*statements: str) -> None:
     admin = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
         async with admin.connect() as conn:
             exists = await conn.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": PG_APP_ROLE})
             if not exists:
-                await conn.execute(text(f"CREATE ROLE {PG_APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS"))
+                try:
+                    await conn.execute(text(f"CREATE ROLE {PG_APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS"))
+                except Exception:  # created meanwhile by a parallel run
+                    pass
             await conn.execute(
                 text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d"),
                 {"d": PG_DATABASE},
             )
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{PG_DATABASE}"'))
-            await conn.execute(text(f'CREATE DATABASE "{PG_DATABASE}"'))
+            for statement in statements:
+                await conn.execute(text(statement))
     finally:
         await admin.dispose()
 
@@ -97,16 +101,18 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_database() -> dict[str, str]:
+def postgres_database() -> Iterator[dict[str, str]]:
     problem = _postgres_available()
     if problem:
         if os.environ.get("CI"):
             pytest.fail(f"{problem}; CI must run the PostgreSQL tests")
         pytest.skip(problem)
-    asyncio.run(_pg_prepare())
+    drop = f'DROP DATABASE IF EXISTS "{PG_DATABASE}"'
+    asyncio.run(_pg_admin(drop, f'CREATE DATABASE "{PG_DATABASE}"'))
     owner_url = _pg_url(PG_DATABASE)
     upgrade(owner_url, app_role=PG_APP_ROLE)
-    return {"owner": owner_url, "app": _pg_url(PG_DATABASE, PG_APP_ROLE)}
+    yield {"owner": owner_url, "app": _pg_url(PG_DATABASE, PG_APP_ROLE)}
+    asyncio.run(_pg_admin(drop))
 
 
 @pytest.fixture
