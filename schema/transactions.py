@@ -22,6 +22,8 @@ class Transactional(FieldExtension):
         try:
             result = await next_(source, info, **kwargs)
             await ctx.db.commit()
+            # The commit released the connection; the result's nested fields need one.
+            await ctx.hold_connection()
         except IntegrityError as exc:
             await ctx.db.rollback()
             # A constraint the service did not pre-check (e.g. a concurrent insert).

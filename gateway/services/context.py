@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -11,6 +12,9 @@ from gateway.crypto import DataCipher
 from gateway.db.engine import Database
 from gateway.errors import Unauthenticated
 from gateway.settings import Settings
+
+if TYPE_CHECKING:
+    from gateway.integrations.hub import IntegrationHub
 
 
 @dataclass
@@ -23,6 +27,8 @@ class ServiceContext:
     auth_error: Unauthenticated | None = None
     request_id: str | None = None
     ip: str | None = None
+    # The plugin layer (gateway.integrations); None where no plugins are loaded.
+    integrations: IntegrationHub | None = field(default=None, repr=False)
     _session: AsyncSession | None = field(default=None, repr=False)
 
     @property
@@ -34,6 +40,15 @@ class ServiceContext:
             scope = self.principal.tenant_scope() if self.principal else TenantScope.nobody()
             self._session = self.database.session(scope)
         return self._session
+
+    async def hold_connection(self) -> None:
+        """Check a connection out for the session now.
+
+        Sibling resolvers run concurrently; an AsyncSession that has no connection yet
+        cannot open one from two tasks at once, but queries on a held connection are
+        serialised safely. Called before execution and again after each commit.
+        """
+        await self.db.connection()
 
     def require_principal(self) -> Principal:
         if self.principal is None:

@@ -65,3 +65,13 @@ async def test_counselor_dashboard_shows_only_their_sessions(client: GraphQLClie
     data = await client.data(DASHBOARD, {"first": 10}, user=world.a.counselor)
     names = {s["counselor"]["fullName"] for e in data["patients"]["edges"] for s in e["node"]["sessions"]}
     assert names == {"Counselor a"}
+
+
+async def test_sibling_root_fields_share_the_request_session(client: GraphQLClient, world: World) -> None:
+    """Root fields run concurrently; each reaches the database on the same session."""
+    data = await client.data(
+        "{ me { email } clinic { slug } patients(first: 2) { nodes { id } } a: me { role } }",
+        user=world.a.admin,
+    )
+    assert data["me"]["email"] == "admin@a.test" and data["clinic"]["slug"] == "clinic-a"
+    assert len(data["patients"]["nodes"]) == 2
