@@ -1,0 +1,1 @@
+"""Example Santana plugin: email via an HTTP relay (see plugin.py)."""

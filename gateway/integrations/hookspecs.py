@@ -1,0 +1,189 @@
+# mypy: disable-error-code="empty-body"
+"""The plugin contract: every hook a Santana plugin may implement.
+
+This module is the public API for plugin authors and is versioned by
+CONTRACT_VERSION (a major bump breaks plugins). Every hook is `async` and
+receives a `PluginContext` for one clinic; the gateway calls only the clinic's
+enabled plugin, so each hook is `firstresult` and returns one value. Raise the
+errors in `gateway.integrations.errors` to report failures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pluggy
+from pydantic import BaseModel
+
+from gateway.integrations.types import (
+    CONTRACT_VERSION,
+    AppointmentPush,
+    EmailMessage,
+    EmrPatient,
+    Kind,
+    PatientQuery,
+    PaymentRequest,
+    PaymentResult,
+    PluginContext,
+    PushedAppointment,
+    RefundRequest,
+    RefundResult,
+    SentEmail,
+    WebhookEvent,
+    WebhookRequest,
+)
+
+PROJECT = "santana"
+ENTRY_POINT_GROUP = "santana"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# --- lifecycle: every kind ---------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+async def validate_config(ctx: PluginContext) -> None:
+    """Check the clinic's config and credentials (may call the provider); raise NotConfigured."""
+
+
+@hookspec(firstresult=True)
+async def health_check(ctx: PluginContext) -> str | None:
+    """Report whether the provider is reachable for this clinic; return a short note or raise."""
+
+
+@hookspec(firstresult=True)
+async def on_enable(ctx: PluginContext) -> None:
+    """Optional: prepare the provider side (e.g. a webhook) when a clinic enables the plugin."""
+
+
+@hookspec(firstresult=True)
+async def on_disable(ctx: PluginContext) -> None:
+    """Optional: tidy up the provider side when a clinic disables the plugin (never blocks it)."""
+
+
+@hookspec(firstresult=True)
+async def verify_webhook(ctx: PluginContext, request: WebhookRequest) -> WebhookEvent:
+    """Verify a webhook's signature on the raw body; return the event or raise WebhookRejected."""
+
+
+@hookspec(firstresult=True)
+async def handle_webhook(ctx: PluginContext, event: WebhookEvent) -> None:
+    """Apply a verified, first-seen event inside the transaction that records it (`ctx.db`)."""
+
+
+# --- email ----------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+async def send_email(ctx: PluginContext, message: EmailMessage) -> SentEmail:
+    """Send one email; honour `ctx.idempotency_key` so a retried delivery is not sent twice."""
+
+
+# --- payment ----------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+async def create_payment(ctx: PluginContext, payment: PaymentRequest) -> PaymentResult:
+    """Create a payment (intent/order) with the provider, idempotent on `ctx.idempotency_key`."""
+
+
+@hookspec(firstresult=True)
+async def refund_payment(ctx: PluginContext, refund: RefundRequest) -> RefundResult:
+    """Refund all or part of a captured payment, idempotent on `ctx.idempotency_key`."""
+
+
+# --- emr --------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+async def search_patients(ctx: PluginContext, query: PatientQuery) -> list[EmrPatient]:
+    """Find patients in the clinic's EMR by name, birth date or identifier."""
+
+
+@hookspec(firstresult=True)
+async def get_patient(ctx: PluginContext, emr_id: str) -> EmrPatient | None:
+    """Read one patient from the clinic's EMR by its EMR id; None when it does not exist."""
+
+
+@hookspec(firstresult=True)
+async def push_appointment(ctx: PluginContext, appointment: AppointmentPush) -> PushedAppointment:
+    """Create or update a counseling appointment in the clinic's EMR."""
+
+
+# --- what the gateway knows about each hook ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HookInfo:
+    kind: Kind | None  # None: any kind may implement it
+    required: bool
+    discloses_phi: bool  # calls are audited
+    args: dict[str, type[BaseModel] | type[str]] = field(
+        default_factory=dict
+    )  # outbox (de)serialisation
+    returns: type[BaseModel] | None = None  # checked after the call
+
+
+HOOKS: dict[str, HookInfo] = {
+    "validate_config": HookInfo(None, required=True, discloses_phi=False),
+    "health_check": HookInfo(None, required=True, discloses_phi=False),
+    "on_enable": HookInfo(None, required=False, discloses_phi=False),
+    "on_disable": HookInfo(None, required=False, discloses_phi=False),
+    "verify_webhook": HookInfo(
+        None,
+        required=False,
+        discloses_phi=False,
+        args={"request": WebhookRequest},
+        returns=WebhookEvent,
+    ),
+    "handle_webhook": HookInfo(
+        None, required=False, discloses_phi=False, args={"event": WebhookEvent}
+    ),
+    "send_email": HookInfo(
+        Kind.EMAIL,
+        required=True,
+        discloses_phi=True,
+        args={"message": EmailMessage},
+        returns=SentEmail,
+    ),
+    "create_payment": HookInfo(
+        Kind.PAYMENT,
+        required=True,
+        discloses_phi=False,
+        args={"payment": PaymentRequest},
+        returns=PaymentResult,
+    ),
+    "refund_payment": HookInfo(
+        Kind.PAYMENT,
+        required=True,
+        discloses_phi=False,
+        args={"refund": RefundRequest},
+        returns=RefundResult,
+    ),
+    "search_patients": HookInfo(
+        Kind.EMR, required=True, discloses_phi=True, args={"query": PatientQuery}
+    ),
+    "get_patient": HookInfo(Kind.EMR, required=True, discloses_phi=True, args={"emr_id": str}),
+    "push_appointment": HookInfo(
+        Kind.EMR,
+        required=True,
+        discloses_phi=True,
+        args={"appointment": AppointmentPush},
+        returns=PushedAppointment,
+    ),
+}
+
+# Hooks that must come as a pair: a plugin that verifies webhooks must also handle them.
+PAIRED_HOOKS = {"verify_webhook": "handle_webhook", "handle_webhook": "verify_webhook"}
+
+__all__ = [
+    "CONTRACT_VERSION",
+    "ENTRY_POINT_GROUP",
+    "HOOKS",
+    "PROJECT",
+    "HookInfo",
+    "hookimpl",
+    "hookspec",
+]
