@@ -1,0 +1,1 @@
+"""Request protection: rate limits, GraphQL limits, persisted queries, TOTP."""
