@@ -4,12 +4,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-sqlite test-postgres lint typecheck lock clean
+.PHONY: run test test-sqlite test-postgres lint typecheck lock clean bench
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt examples/santana-example-plugin/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet -e examples/santana-example-plugin
 	touch $(STAMP)
 
 ## Serve the gateway on SQLite with demo data and GraphiQL at http://127.0.0.1:8000/graphql
@@ -34,6 +35,10 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy gateway schema
+
+## Load benchmark against PostGraphile v5 (a few minutes; writes benchmarks/RESULTS.md)
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run
 
 ## Refresh constraints.txt from what is installed
 lock: $(STAMP)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,7 +17,15 @@ from strawberry.asgi import GraphQL
 
 from gateway.crypto import DataCipher
 from gateway.db.engine import Database
+from gateway.integrations.hub import IntegrationHub
+from gateway.integrations.outbox import OutboxWorker
+from gateway.integrations.webhooks import receive as receive_webhook
 from gateway.middleware import RequestContextMiddleware
+from gateway.security.ratelimit import RateLimiter, RateLimitMiddleware
+from gateway.security.request_guard import RequestGuard
+from gateway.services.audit import read_writer
+from gateway.ops import install as install_ops
+from gateway.ops.metrics import note_graphql_result
 from gateway.settings import Settings, load_settings
 from schema import build_schema
 from schema.context import GraphQLContext
@@ -24,10 +33,16 @@ from schema.context import GraphQLContext
 log = logging.getLogger("santana")
 
 
-class GatewayGraphQL(GraphQL):  # type: ignore[type-arg]
-    """strawberry's ASGI app with our per-request context."""
+class GatewayGraphQL(RequestGuard, GraphQL):  # type: ignore[type-arg]
+    """strawberry's ASGI app with our per-request context (and request limits: RequestGuard)."""
 
-    def __init__(self, settings: Settings, database: Database, cipher: DataCipher) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        cipher: DataCipher,
+        integrations: IntegrationHub | None = None,
+    ) -> None:
         super().__init__(
             build_schema(settings),
             graphql_ide="graphiql" if settings.graphiql_enabled else None,
@@ -36,6 +51,8 @@ class GatewayGraphQL(GraphQL):  # type: ignore[type-arg]
         self.settings = settings
         self.database = database
         self.cipher = cipher
+        self.integrations = integrations
+        self.init_guard(settings)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> GraphQLContext:
         state = request.scope.get("state", {})
@@ -48,44 +65,79 @@ class GatewayGraphQL(GraphQL):  # type: ignore[type-arg]
             auth_error=state.get("auth_error"),
             request_id=state.get("request_id"),
             ip=client.host if client else None,
+            integrations=self.integrations,
             request=request,
             response=response,
         )
 
     async def execute_operation(self, **kwargs: Any) -> Any:  # type: ignore[override]
         # The request's database session lives exactly as long as the operation.
+        context: GraphQLContext = kwargs["context"]
         try:
-            return await super().execute_operation(**kwargs)
+            if context.principal is not None:
+                await context.hold_connection()
+            result = await super().execute_operation(**kwargs)
+            # Operation name and outcome, for the access log, metrics and alerts (gateway.ops).
+            note_graphql_result(kwargs["request"], kwargs["request_data"], result)
+            return result
         finally:
-            await kwargs["context"].close()
+            await context.close()
 
 
-def create_app(settings: Settings | None = None, database: Database | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None,
+    database: Database | None = None,
+    integrations: IntegrationHub | None = None,
+) -> Starlette:
     settings = settings or load_settings()
     database = database or Database(
         settings.database_url, pool_size=settings.database_pool_size, echo=settings.database_echo
     )
     cipher = DataCipher(settings.encryption_keys)
-    graphql = GatewayGraphQL(settings, database, cipher)
+    # Plugins are discovered here; a broken one is reported and skipped, never fatal.
+    integrations = integrations or IntegrationHub.create(settings, database, cipher)
+    graphql = GatewayGraphQL(settings, database, cipher, integrations)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         log.info("santana gateway starting (%s, %s)", settings.app_env, database.dialect)
+        reads = read_writer(database, settings.audit_flush_seconds)
+        reads.start()  # batches the audit rows of patient and notes reads
+        await ops.start()  # the alert evaluator
+        stop, worker = asyncio.Event(), None
+        if settings.outbox_in_process_enabled:
+            worker = asyncio.create_task(OutboxWorker(integrations).run_forever(stop))
         yield
+        await ops.stop()
+        if worker is not None:
+            stop.set()
+            await worker
+        await integrations.close()
+        await reads.stop()
+        await rate_limiter.close()
+        await graphql.persisted.close()
         await database.dispose()
-
-    async def health(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
 
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
-            Route("/api/health", health, methods=["GET"]),
+            Route("/webhooks/{clinic}/{plugin}", receive_webhook, methods=["POST"]),
         ],
         lifespan=lifespan,
     )
-    app.add_middleware(RequestContextMiddleware, jwt_secret=settings.jwt_secret)
+    # Added first, so it runs inside RequestContextMiddleware and knows the Principal.
+    rate_limiter = RateLimiter(settings)
+    app.add_middleware(RateLimitMiddleware, limiter=rate_limiter)
+    app.add_middleware(
+        RequestContextMiddleware,
+        jwt_secret=settings.jwt_secret,
+        verification_secrets=settings.jwt_verification_secrets,
+    )
     app.state.settings = settings
     app.state.database = database
     app.state.cipher = cipher
+    app.state.integrations = integrations
+    app.state.rate_limiter = rate_limiter
+    # Last, so its access-log middleware is the outermost and times everything.
+    ops = install_ops(app, settings, database, cipher, graphql.schema)
     return app

@@ -1,4 +1,4 @@
-"""The `santana` command: serve, migrate, seed-demo, create-admin."""
+"""The `santana` command: serve, migrate, seed-demo, create-admin, worker, rotate-keys, plugins."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 import getpass
 import logging
 import sys
+from pathlib import Path
 
 import typer
 
@@ -15,7 +16,9 @@ app = typer.Typer(help="Santana gateway", no_args_is_help=True, add_completion=F
 
 
 def _logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
 
 
 @app.command()
@@ -97,6 +100,199 @@ def serve(
         proxy_headers=True,
         access_log=False,
     )
+
+
+@app.command()
+def worker(
+    once: bool = typer.Option(False, help="Deliver what is due now, then exit"),
+    concurrency: int = typer.Option(4, help="Deliveries in flight at once"),
+) -> None:
+    """Deliver queued integration calls (the outbox); safe to run several at once on PostgreSQL."""
+    import signal
+
+    from gateway.db.engine import Database
+    from gateway.integrations.hub import IntegrationHub
+    from gateway.integrations.outbox import OutboxWorker
+
+    settings = load_settings()
+    _logging(settings.log_level)
+
+    async def run() -> None:
+        database = Database(settings.database_url, pool_size=settings.database_pool_size)
+        hub = IntegrationHub.create(settings, database)
+        outbox = OutboxWorker(hub, concurrency=concurrency)
+        try:
+            if once:
+                stats = await outbox.run_once()
+                typer.echo(
+                    f"delivered {stats.delivered}, retrying {stats.retried}, dead {stats.dead}"
+                )
+                return
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await outbox.run_forever(stop)
+        finally:
+            await hub.close()
+            await database.dispose()
+
+    asyncio.run(run())
+
+
+@app.command("rotate-keys")
+def rotate_keys() -> None:
+    """Re-encrypt secrets, queued payloads and notes under the first DATA_ENCRYPTION_KEYS key."""
+    from gateway.crypto import DataCipher
+    from gateway.db.engine import Database
+    from gateway.integrations.rotation import rotate_keys as rotate
+
+    settings = load_settings()
+    _logging(settings.log_level)
+
+    async def run() -> dict[str, int]:
+        database = Database(settings.database_url)
+        try:
+            return (await rotate(database, DataCipher(settings.encryption_keys))).rotated
+        finally:
+            await database.dispose()
+
+    try:
+        rotated = asyncio.run(run())
+    except ValueError as exc:  # a value no configured key can decrypt
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    for column, count in rotated.items():
+        typer.echo(f"  {column:40} {count} re-encrypted")
+    typer.echo("done: every value is now encrypted with the first key; older keys may be removed")
+
+
+plugins_app = typer.Typer(help="Installed integration plugins", no_args_is_help=True)
+app.add_typer(plugins_app, name="plugins")
+
+
+@plugins_app.command("list")
+def plugins_list() -> None:
+    """Show installed plugins, and those skipped or broken (exit 1 if any is broken)."""
+    from gateway.integrations.manager import PluginManager
+    from gateway.integrations.types import CONTRACT_VERSION
+
+    settings = load_settings()
+    manager = PluginManager.discover(settings.plugins_allowed, settings.plugins_denied)
+    typer.echo(f"plugin contract {CONTRACT_VERSION}")
+    for plugin in sorted(manager.plugins.values(), key=lambda p: (p.kind.value, p.name)):
+        d = plugin.declaration
+        typer.echo(f"  ok       {d.kind.value:8} {d.name:24} {d.label} ({plugin.source})")
+    for name in manager.skipped_by_operator:
+        typer.echo(f"  skipped  {'':8} {name:24} by PLUGINS_ALLOW/PLUGINS_DENY")
+    for problem in manager.problems:
+        typer.echo(f"  BROKEN   {'':8} {problem.name:24} {problem.reason} ({problem.source})")
+    if manager.problems:
+        raise typer.Exit(1)
+
+
+@app.command()
+def backup() -> None:
+    """Back up the database into BACKUP_DIR (pg_dump for PostgreSQL, the backup API for SQLite)."""
+    from gateway.ops.backup import BackupError
+    from gateway.ops.backup import backup as run_backup
+
+    settings = load_settings()
+    try:
+        path = asyncio.run(run_backup(settings))
+    except BackupError as exc:
+        typer.echo(f"backup failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"backup written: {path} ({path.stat().st_size} bytes)")
+
+
+@app.command()
+def restore(
+    file: Path = typer.Argument(..., help="A file written by `santana backup`"),
+    verify: bool = typer.Option(
+        False, "--verify", help="Restore into a scratch database and check it"
+    ),
+    admin_url: str | None = typer.Option(
+        None, help="PostgreSQL URL allowed to CREATE DATABASE (default: MIGRATION_DATABASE_URL)"
+    ),
+) -> None:
+    """Check a backup by restoring it into a scratch database (the monthly restore test)."""
+    from gateway.ops.backup import BackupError, restore_verify
+
+    if not verify:
+        # Overwriting the live database is a deliberate, manual step: see docs/operations.md.
+        typer.echo(
+            "only `santana restore --verify FILE` is supported; see docs/operations.md", err=True
+        )
+        raise typer.Exit(2)
+    try:
+        report = asyncio.run(restore_verify(load_settings(), file, admin_url))
+    except BackupError as exc:
+        typer.echo(f"restore failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"restored {file.name} into a scratch database (dropped afterwards)")
+    typer.echo(f"migration: {report.revision or 'none'} (code expects {report.expected_revision})")
+    for table, count in report.row_counts.items():
+        typer.echo(f"  {table:28} {count:>8} rows")
+    for problem in report.problems:
+        typer.echo(f"problem: {problem}", err=True)
+    typer.echo("backup verified" if report.ok else "backup NOT usable")
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command("plan-fee")
+def plan_fee(
+    clinic: str = typer.Argument(..., help="Clinic slug"),
+    amount: int = typer.Argument(
+        ..., min=0, help="Monthly plan fee in minor units (cents) of the clinic's currency"
+    ),
+) -> None:
+    """Set a clinic's monthly plan fee (feeds MRR on the business dashboard)."""
+    from gateway.ops.business import set_plan_fee
+
+    try:
+        currency = asyncio.run(set_plan_fee(load_settings(), clinic, amount))
+    except LookupError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"{clinic}: monthly plan fee {amount} ({currency} minor units)")
+
+
+audit_app = typer.Typer(help="The audit log", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    clinic: str | None = typer.Option(None, help="Only this clinic's chain (clinic id)"),
+) -> None:
+    """Check every clinic's audit hash chain; report the first broken link (exit 1 if any)."""
+    import uuid
+
+    from gateway.db.engine import Database
+    from gateway.services.audit_chain import verify_chains
+
+    settings = load_settings()
+
+    async def run() -> list:  # type: ignore[type-arg]
+        database = Database(settings.database_url)
+        try:
+            return await verify_chains(database, uuid.UUID(clinic) if clinic else None)
+        finally:
+            await database.dispose()
+
+    reports = asyncio.run(run())
+    for r in reports:
+        if r.ok:
+            typer.echo(f"ok      chain {r.chain}: {r.events} events")
+        else:
+            where = f"seq {r.broken_at_seq}" if r.broken_at_seq else "end"
+            event = f" (event {r.event_id})" if r.event_id else ""
+            typer.echo(f"BROKEN  chain {r.chain}: first broken link at {where}{event}: {r.reason}")
+    broken = [r for r in reports if not r.ok]
+    typer.echo(f"{len(reports)} chains checked, {len(broken)} broken")
+    if broken:
+        raise typer.Exit(1)
 
 
 def main() -> None:  # pragma: no cover

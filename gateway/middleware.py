@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -19,9 +20,13 @@ _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 class RequestContextMiddleware:
     """Sets scope["state"]: request_id, principal, auth_error."""
 
-    def __init__(self, app: ASGIApp, jwt_secret: str) -> None:
+    def __init__(
+        self, app: ASGIApp, jwt_secret: str, verification_secrets: Callable[[], list[str]] | None = None
+    ) -> None:
         self.app = app
         self.jwt_secret = jwt_secret
+        # During a JWT secret rotation this also yields the previous secret (until its grace ends).
+        self.verification_secrets = verification_secrets or (lambda: [jwt_secret])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -43,7 +48,7 @@ class RequestContextMiddleware:
                 )
             else:
                 try:
-                    state["principal"] = decode_access_token(token.strip(), self.jwt_secret)
+                    state["principal"] = decode_access_token(token.strip(), self.verification_secrets())
                 except Unauthenticated as exc:
                     state["auth_error"] = exc
 

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import strawberry
-from graphql import GraphQLError
+from graphql import ASTValidationRule, GraphQLError
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
-from strawberry.extensions import QueryDepthLimiter
 
+from gateway.security.graphql_limits import (
+    CachedParser,
+    CachedValidation,
+    CostLimit,
+    NoIntrospection,
+    operation_limits_rule,
+)
 from gateway.settings import Settings
 from schema.errors import ErrorCodes
 from schema.mutations import Mutation
@@ -21,8 +28,25 @@ class GatewaySchema(strawberry.Schema):
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
+    # Rule classes are made once per schema: validation results are cached per
+    # (query text, rules), so the limits cost nothing on a repeated query.
+    rules: tuple[type[ASTValidationRule], ...] = (
+        operation_limits_rule(settings.max_query_depth, settings.graphql_max_aliases),
+    )
+    if not settings.graphql_introspection_enabled:
+        rules += (NoIntrospection,)
+    hide_suggestions = not settings.graphql_field_suggestions_enabled
     return GatewaySchema(
         query=Query,
         mutation=Mutation,
-        extensions=[lambda: QueryDepthLimiter(max_depth=settings.max_query_depth), ErrorCodes],
+        extensions=[
+            CachedParser,
+            lambda: CachedValidation(rules, hide_suggestions),
+            lambda: CostLimit(settings.graphql_max_cost, settings.max_page_size),
+            ErrorCodes,
+        ],
+        config=StrawberryConfig(
+            disable_field_suggestions=hide_suggestions,
+            batching_config={"max_operations": settings.graphql_max_batch},
+        ),
     )

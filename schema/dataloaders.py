@@ -18,6 +18,7 @@ from sqlalchemy.orm import aliased
 
 from gateway.auth.permissions import Action, allowed, clinic_filter, patient_filter, session_filter, user_filter
 from gateway.db.models import Clinic, CounselingSession, Patient, SessionStatus, User
+from gateway.services import audit
 
 if TYPE_CHECKING:
     from schema.context import GraphQLContext
@@ -61,6 +62,8 @@ class Loaders:
             select(Patient).where(Patient.id.in_(ids), patient_filter(principal))
         )
         found = {p.id: p for p in rows}
+        for p in found.values():  # a nested patient is a read of the record too (audited)
+            audit.record_read(self._ctx, "patient.read", clinic_id=p.clinic_id, target_type="patient", target_id=p.id)
         return [found.get(i) for i in ids]
 
     async def _patient_sessions(

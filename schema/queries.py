@@ -13,8 +13,12 @@ from gateway.services import patients as patient_service
 from gateway.services import sessions as session_service
 from gateway.services import users as user_service
 from gateway.services.sessions import SessionFilter
+from schema.audit import AuditQuery
 from schema.context import Info
 from schema.ids import from_global_id, parse_global_id
+from schema.integrations import IntegrationQueries
+from schema.ops import OpsQueries
+from schema.two_factor import TwoFactorQuery
 from schema.types import (
     Clinic,
     Connection,
@@ -30,7 +34,7 @@ Node = Annotated[Clinic | User | Patient | CounselingSession, strawberry.union("
 
 
 @strawberry.type
-class Query:
+class Query(IntegrationQueries, OpsQueries, AuditQuery, TwoFactorQuery):
     @strawberry.field(description="The logged-in account")
     async def me(self, info: Info) -> User:
         principal = info.context.require_principal()

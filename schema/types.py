@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Annotated, Generic, TypeVar
 
 import strawberry
 
@@ -19,6 +19,9 @@ from schema.ids import to_global_id
 Role = strawberry.enum(models.Role, name="Role", description="What an account may do")
 Modality = strawberry.enum(models.Modality, name="Modality")
 SessionStatus = strawberry.enum(models.SessionStatus, name="SessionStatus")
+
+if TYPE_CHECKING:
+    from schema.integrations import ClinicIntegration
 
 T = TypeVar("T")
 
@@ -108,6 +111,14 @@ class Clinic:
 
         rows = await user_service.list_users(info.context, self.row_id, role)
         return [User.from_model(u) for u in rows]
+
+    @strawberry.field(description="The clinic's integrations: status, circuit, masked secrets (admins only)")
+    async def integrations(
+        self, info: Info
+    ) -> list[Annotated[ClinicIntegration, strawberry.lazy("schema.integrations")]]:
+        from schema.integrations import clinic_integrations
+
+        return await clinic_integrations(info, self.row_id)
 
 
 @strawberry.type

@@ -32,11 +32,19 @@ class Action(str, enum.Enum):
     PATIENT_WRITE = "patient.write"
     SESSION_READ = "session.read"
     SESSION_WRITE = "session.write"
+    AUDIT_READ = "audit.read"
 
 
 _GRANTS: dict[Role, frozenset[Action]] = {
     Role.PLATFORM_ADMIN: frozenset(
-        {Action.CLINIC_LIST, Action.CLINIC_CREATE, Action.CLINIC_READ, Action.USER_LIST, Action.USER_MANAGE}
+        {
+            Action.CLINIC_LIST,
+            Action.CLINIC_CREATE,
+            Action.CLINIC_READ,
+            Action.USER_LIST,
+            Action.USER_MANAGE,
+            Action.AUDIT_READ,
+        }
     ),
     Role.CLINIC_ADMIN: frozenset(
         {
@@ -47,6 +55,7 @@ _GRANTS: dict[Role, frozenset[Action]] = {
             Action.PATIENT_WRITE,
             Action.SESSION_READ,
             Action.SESSION_WRITE,
+            Action.AUDIT_READ,
         }
     ),
     Role.COUNSELOR: frozenset(

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     Enum,
@@ -79,6 +80,8 @@ class Clinic(Base):
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     currency: Mapped[str] = mapped_column(String(3), default="USD")
+    # What the clinic pays the platform per month, in minor units of `currency` (MRR).
+    monthly_plan_fee: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -101,6 +104,25 @@ class User(Base):
     failed_login_count: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Two-factor authentication (TOTP): secrets encrypted with DataCipher; the last
+    # accepted time step stops a code from being replayed.
+    totp_secret_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
+    totp_pending_secret_encrypted: Mapped[str | None] = mapped_column(Text, nullable=True)
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class RecoveryCode(Base):
+    """Single-use 2FA recovery codes, stored as SHA-256 hashes (shown to the user once)."""
+
+    __tablename__ = "user_recovery_codes"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id"), index=True)
+    clinic_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -204,7 +226,13 @@ class AuditEvent(Base):
     """Who did what, to which record, with what outcome. Never PHI in `details`."""
 
     __tablename__ = "audit_events"
-    __table_args__ = (Index("ix_audit_clinic_time", "clinic_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_audit_clinic_time", "clinic_id", "created_at"),
+        Index("ix_audit_clinic_patient_time", "clinic_id", "patient_id", "created_at"),
+        Index("ix_audit_clinic_actor_time", "clinic_id", "actor_user_id", "created_at"),
+        # One row per position in a clinic's chain: a fork cannot even be stored.
+        Index("uq_audit_clinic_seq", "clinic_id", "seq", unique=True),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     clinic_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
@@ -217,6 +245,25 @@ class AuditEvent(Base):
     request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The patient the event concerns, if any (filterable without parsing `details`).
+    patient_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    # Hash chain per clinic (gateway.services.audit_chain): position, previous row's
+    # hash, and the hash of this row's content plus `prev_hash`.
+    seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    row_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class AuditChainHead(Base):
+    """The last link of each clinic's audit chain; writers lock it to append in order."""
+
+    __tablename__ = "audit_chain_heads"
+
+    chain: Mapped[str] = mapped_column(String(40), primary_key=True)  # clinic id, or "platform"
+    clinic_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 # Tables whose rows belong to one clinic; RLS policies are created on each.

@@ -15,15 +15,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth import passwords
 from gateway.auth.principal import Principal
-from gateway.auth.tokens import hash_refresh_token, issue_access_token, new_refresh_token
+from gateway.auth.tokens import (
+    ENROLL_SCOPE,
+    decode_challenge_token,
+    hash_refresh_token,
+    issue_access_token,
+    issue_challenge_token,
+    new_refresh_token,
+)
 from gateway.db.models import RefreshToken, User, UserToken
 from gateway.db.tenancy import TenantScope
 from gateway.db.types import utcnow
-from gateway.errors import AccountLocked, Unauthenticated, ValidationFailed
-from gateway.services import audit
+from gateway.errors import AccountLocked, GatewayError, Unauthenticated, ValidationFailed
+from gateway.services import audit, two_factor
 from gateway.services.context import ServiceContext
 
 INVALID_CREDENTIALS = "Invalid email or password."
+# An enroll-only token is short: enough to scan a QR code and type one code.
+ENROLL_TOKEN_TTL_SECONDS = 600
 
 
 @dataclass
@@ -38,9 +47,35 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-async def login(ctx: ServiceContext, email: str, password: str) -> TokenPair:
+class TwoFactorChallenge(GatewayError):
+    """The password was right; a TOTP or recovery code must follow (verifyTwoFactor)."""
+
+    code = "TWO_FACTOR_REQUIRED"
+
+    def __init__(self, challenge_token: str) -> None:
+        super().__init__("Enter the code from your authenticator app.")
+        self.challenge_token = challenge_token  # not an extension: never echoed by accident
+
+
+class EnrollmentOnlyLogin(GatewayError):
+    """An admin without 2FA where it is required: a token that can only enroll."""
+
+    code = "TWO_FACTOR_ENROLLMENT_REQUIRED"
+
+    def __init__(self, access_token: str, expires: datetime, user: User) -> None:
+        super().__init__("Set up two-factor authentication to finish logging in.")
+        self.access_token, self.expires, self.user = access_token, expires, user
+
+
+async def login(ctx: ServiceContext, email: str, password: str, otp: str | None = None) -> TokenPair:
+    """Tokens for email + password (+ `otp` when the account uses 2FA).
+
+    Raises TwoFactorChallenge when a code is needed and none was sent, and
+    EnrollmentOnlyLogin when an admin must first set 2FA up.
+    """
     email = normalise_email(email)
     failure: Exception | None = None
+    method = "password"
     async with ctx.database.transaction(TenantScope.cross_clinic()) as db:
         user = await db.scalar(select(User).where(User.email == email).with_for_update())
         now = utcnow()
@@ -56,13 +91,22 @@ async def login(ctx: ServiceContext, email: str, password: str) -> TokenPair:
         elif not user.is_active:
             failure, reason = Unauthenticated(INVALID_CREDENTIALS, reason="credentials"), "inactive"
         elif not ok:
-            user.failed_login_count += 1
-            reason = "bad_password"
-            if user.failed_login_count >= ctx.settings.login_max_failures:
-                user.locked_until = now + timedelta(minutes=ctx.settings.login_lockout_minutes)
-                user.failed_login_count = 0
-                reason = "bad_password_locked"
+            reason = _count_failure(ctx, user, now, "bad_password")
             failure = Unauthenticated(INVALID_CREDENTIALS, reason="credentials")
+        elif user.totp_enabled_at is not None and not otp:
+            failure = TwoFactorChallenge(issue_challenge_token(user.id, ctx.settings.jwt_secret))
+            reason = "second_factor_needed"
+        elif user.totp_enabled_at is not None:
+            method = await two_factor.check_code(ctx, db, user, otp or "") or ""
+            reason = "" if method else _count_failure(ctx, user, now, "bad_second_factor")
+            if not method:
+                failure = Unauthenticated("Invalid two-factor code.", reason="two_factor_code")
+        elif two_factor.required_for(ctx, user):
+            access, expires = issue_access_token(
+                Principal(user.id, user.role, user.clinic_id), ctx.settings.jwt_secret,
+                ENROLL_TOKEN_TTL_SECONDS, scope=ENROLL_SCOPE,
+            )
+            failure, reason = EnrollmentOnlyLogin(access, expires, user), "two_factor_enrollment_needed"
         else:
             reason = ""
         audit.record(
@@ -73,21 +117,71 @@ async def login(ctx: ServiceContext, email: str, password: str) -> TokenPair:
             target_type="user",
             target_id=user.id if user else None,
             outcome="failure" if failure else "success",
-            details={"reason": reason} if failure else {},
+            details={"reason": reason} if failure else ({"method": method} if method != "password" else {}),
             request_id=ctx.request_id,
             ip=ctx.ip,
         )
         if failure is None:
             assert user is not None
-            user.failed_login_count = 0
-            user.locked_until = None
-            if passwords.needs_rehash(user.password_hash):
-                user.password_hash = passwords.hash_password(password)
-            pair = _issue(ctx, db, user, family_id=uuid.uuid4())
+            pair = _succeed(ctx, db, user, password)
     # Raised after the transaction commits, so the failure counter and audit row persist.
     if failure is not None:
         raise failure
     return pair
+
+
+async def verify_two_factor(ctx: ServiceContext, challenge_token: str, code: str) -> TokenPair:
+    """Second step of a 2FA login: the challenge from `login` plus a TOTP or recovery code."""
+    user_id = decode_challenge_token(challenge_token, ctx.settings.jwt_verification_secrets())
+    failure: Exception | None = None
+    async with ctx.database.transaction(TenantScope.cross_clinic()) as db:
+        user = await db.scalar(select(User).where(User.id == user_id).with_for_update())
+        now = utcnow()
+        method = ""
+        if user is None or not user.is_active or user.totp_enabled_at is None:
+            raise Unauthenticated("The login challenge is invalid; log in again.", reason="invalid")
+        if user.locked_until and user.locked_until > now:
+            retry = int((user.locked_until - now).total_seconds()) + 1
+            failure = AccountLocked(
+                "Too many failed logins; the account is locked for a while.", retryAfterSeconds=retry
+            )
+            reason = "locked"
+        else:
+            method = await two_factor.check_code(ctx, db, user, code) or ""
+            reason = "" if method else _count_failure(ctx, user, now, "bad_second_factor")
+            if not method:
+                failure = Unauthenticated("Invalid two-factor code.", reason="two_factor_code")
+        audit.record(
+            db, "auth.login", clinic_id=user.clinic_id, actor_user_id=user.id, target_type="user",
+            target_id=user.id, outcome="failure" if failure else "success",
+            details={"reason": reason} if failure else {"method": method},
+            request_id=ctx.request_id, ip=ctx.ip,
+        )
+        if failure is None:
+            user.failed_login_count = 0
+            user.locked_until = None
+            pair = _issue(ctx, db, user, family_id=uuid.uuid4())
+    if failure is not None:
+        raise failure
+    return pair
+
+
+def _count_failure(ctx: ServiceContext, user: User, now: datetime, reason: str) -> str:
+    """One more failed attempt; locks the account at LOGIN_MAX_FAILURES. Returns the audit reason."""
+    user.failed_login_count += 1
+    if user.failed_login_count >= ctx.settings.login_max_failures:
+        user.locked_until = now + timedelta(minutes=ctx.settings.login_lockout_minutes)
+        user.failed_login_count = 0
+        return f"{reason}_locked"
+    return reason
+
+
+def _succeed(ctx: ServiceContext, db: AsyncSession, user: User, password: str) -> TokenPair:
+    user.failed_login_count = 0
+    user.locked_until = None
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash_password(password)
+    return _issue(ctx, db, user, family_id=uuid.uuid4())
 
 
 async def refresh(ctx: ServiceContext, refresh_token: str) -> TokenPair:
@@ -115,6 +209,12 @@ async def refresh(ctx: ServiceContext, refresh_token: str) -> TokenPair:
             failure = Unauthenticated("Refresh token expired; log in again.", reason="expired")
         elif not user.is_active:
             failure = Unauthenticated("Account is disabled.", reason="inactive")
+        elif two_factor.required_for(ctx, user) and user.totp_enabled_at is None:
+            # A login from before 2FA became mandatory does not outlive the rule.
+            failure = Unauthenticated(
+                "Two-factor authentication is now required; log in again to set it up.",
+                reason="two_factor_enrollment",
+            )
         else:
             row.used_at = now
             pair = _issue(ctx, db, user, family_id=row.family_id)
@@ -194,6 +294,12 @@ async def accept_invitation(ctx: ServiceContext, token: str, password: str) -> T
             db, "user.invitation_accepted", clinic_id=user.clinic_id, actor_user_id=user.id,
             target_type="user", target_id=user.id, request_id=ctx.request_id, ip=ctx.ip,
         )
+        return _issue(ctx, db, user, family_id=uuid.uuid4())
+
+
+async def issue_tokens(ctx: ServiceContext, user: User) -> TokenPair:
+    """A fresh login for `user` (after an enroll-only login completed its 2FA setup)."""
+    async with ctx.database.transaction(TenantScope.cross_clinic()) as db:
         return _issue(ctx, db, user, family_id=uuid.uuid4())
 
 

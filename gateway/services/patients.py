@@ -70,6 +70,8 @@ async def list_patients(
         query = query.where(tuple_(*order) > tuple_(*_decode_patient_cursor(after)))
     rows = list(await ctx.db.scalars(query.order_by(*order).limit(first + 1)))
     items = rows[:first]
+    for p in items:  # queued, written in batches: a list read costs no extra statement
+        audit.record_read(ctx, "patient.read", clinic_id=p.clinic_id, target_type="patient", target_id=p.id)
     return Page(items, len(rows) > first, [encode_cursor(_sort_key(p)) for p in items])
 
 
@@ -81,6 +83,7 @@ async def get_patient(ctx: ServiceContext, patient_id: uuid.UUID) -> Patient:
     )
     if patient is None:
         raise NotFound("Patient not found.")
+    audit.record_read(ctx, "patient.read", clinic_id=patient.clinic_id, target_type="patient", target_id=patient.id)
     return patient
 
 

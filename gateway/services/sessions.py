@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, select, tuple_
 
@@ -41,14 +41,17 @@ async def list_sessions(
     principal = ctx.require_principal()
     require(principal, Action.SESSION_READ)
     check_page_size(first, ctx.settings.max_page_size)
-    if flt.starts_from and flt.starts_before and flt.starts_from >= flt.starts_before:
+    # Offsets first: comparing a naive with an aware datetime would raise TypeError.
+    starts_from = _aware(flt.starts_from, "from") if flt.starts_from else None
+    starts_before = _aware(flt.starts_before, "to") if flt.starts_before else None
+    if starts_from and starts_before and starts_from >= starts_before:
         raise ValidationFailed("`from` must be before `to`.", field="from")
     S = CounselingSession
     query = select(S).where(session_filter(principal))
-    if flt.starts_from:
-        query = query.where(S.starts_at >= _aware(flt.starts_from, "from"))
-    if flt.starts_before:
-        query = query.where(S.starts_at < _aware(flt.starts_before, "to"))
+    if starts_from:
+        query = query.where(S.starts_at >= starts_from)
+    if starts_before:
+        query = query.where(S.starts_at < starts_before)
     if flt.counselor_id:
         query = query.where(S.counselor_id == flt.counselor_id)
     if flt.patient_id:
@@ -57,12 +60,21 @@ async def list_sessions(
         query = query.where(S.status.in_(flt.statuses))
     key = tuple_(S.starts_at, S.id)
     if after:
-        position = tuple_(*decode_cursor(after, 2))
+        position = tuple_(*_decode_session_cursor(after))
         query = query.where(key < position if newest_first else key > position)
     order = (S.starts_at.desc(), S.id.desc()) if newest_first else (S.starts_at, S.id)
     rows = list(await ctx.db.scalars(query.order_by(*order).limit(first + 1)))
     items = rows[:first]
     return Page(items, len(rows) > first, [encode_cursor((s.starts_at, s.id)) for s in items])
+
+
+def _decode_session_cursor(after: str) -> list[object]:
+    # A forged cursor of the right length but wrong types must not reach the SQL.
+    key = decode_cursor(after, 2)
+    starts_at, row_id = key
+    if not (isinstance(starts_at, datetime) and starts_at.tzinfo and isinstance(row_id, uuid.UUID)):
+        raise ValidationFailed("The `after` cursor is not valid for this list.", field="after")
+    return key
 
 
 async def get_session(ctx: ServiceContext, session_id: uuid.UUID) -> CounselingSession:
@@ -79,7 +91,11 @@ async def get_session(ctx: ServiceContext, session_id: uuid.UUID) -> CounselingS
 def read_notes(ctx: ServiceContext, session: CounselingSession) -> str | None:
     if not may_read_notes(ctx.require_principal(), session):
         raise Forbidden("Only the counselor holding this session can read its notes.")
-    return ctx.cipher.decrypt(session.notes_encrypted) if session.notes_encrypted else None
+    if not session.notes_encrypted:
+        return None
+    audit.record_read(ctx, "session.notes_read", clinic_id=session.clinic_id, target_type="session",
+                      target_id=session.id, patient_id=session.patient_id)
+    return ctx.cipher.decrypt(session.notes_encrypted)
 
 
 async def schedule_session(
@@ -212,7 +228,8 @@ def _aware(value: datetime, field: str) -> datetime:
 
 
 def _slot(starts_at: datetime, duration_minutes: int) -> tuple[datetime, datetime]:
-    start = _aware(starts_at, "startsAt")
+    # Stored and returned in UTC, so the mutation's answer matches every later read.
+    start = _aware(starts_at, "startsAt").astimezone(UTC)
     if not MIN_DURATION <= duration_minutes <= MAX_DURATION:
         raise ValidationFailed(
             f"`durationMinutes` must be between {MIN_DURATION} and {MAX_DURATION}.", field="durationMinutes"
@@ -268,5 +285,5 @@ def _audit(ctx: ServiceContext, action: str, row: CounselingSession, details: di
     audit.record(
         ctx.db, action, clinic_id=row.clinic_id, actor_user_id=principal.user_id,
         target_type="session", target_id=row.id, details=details,
-        request_id=ctx.request_id, ip=ctx.ip,
+        request_id=ctx.request_id, ip=ctx.ip, patient_id=row.patient_id,
     )

@@ -2,6 +2,7 @@
 
 import strawberry
 
+from schema.integrations import IntegrationMutations
 from schema.mutations.admin import AdminMutations
 from schema.mutations.auth import AuthMutations
 from schema.mutations.patients import PatientMutations
@@ -9,5 +10,7 @@ from schema.mutations.sessions import SessionMutations
 
 
 @strawberry.type
-class Mutation(AuthMutations, AdminMutations, PatientMutations, SessionMutations):
+class Mutation(
+    AuthMutations, AdminMutations, PatientMutations, SessionMutations, IntegrationMutations
+):
     pass

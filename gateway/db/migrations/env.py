@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import gateway.integrations.models  # noqa: F401  (registers the integration tables on Base)
 from gateway.db.models import Base
 
 config = context.config
