@@ -17,6 +17,7 @@ from strawberry.asgi import GraphQL
 
 from gateway.crypto import DataCipher
 from gateway.db.engine import Database
+from gateway.integrations.alerting import AlertForwarder
 from gateway.integrations.hub import IntegrationHub
 from gateway.integrations.outbox import OutboxWorker
 from gateway.integrations.webhooks import receive as receive_webhook
@@ -25,6 +26,7 @@ from gateway.security.ratelimit import RateLimiter, RateLimitMiddleware
 from gateway.security.request_guard import RequestGuard
 from gateway.services.audit import read_writer
 from gateway.ops import install as install_ops
+from gateway.ops.alerts import add_notifier
 from gateway.ops.metrics import note_graphql_result
 from gateway.settings import Settings, load_settings
 from schema import build_schema
@@ -103,12 +105,15 @@ def create_app(
         log.info("santana gateway starting (%s, %s)", settings.app_env, database.dialect)
         reads = read_writer(database, settings.audit_flush_seconds)
         reads.start()  # batches the audit rows of patient and notes reads
+        # Alerts also go out through the `alert` hook of the plugins in ALERT_PLUGINS.
+        stop_forwarding = add_notifier(AlertForwarder(integrations))
         await ops.start()  # the alert evaluator
         stop, worker = asyncio.Event(), None
         if settings.outbox_in_process_enabled:
             worker = asyncio.create_task(OutboxWorker(integrations).run_forever(stop))
         yield
         await ops.stop()
+        stop_forwarding()
         if worker is not None:
             stop.set()
             await worker

@@ -132,6 +132,9 @@ class Settings(BaseSettings):
         1, ge=1, description="Critical at this many failed payment-provider calls in the window (declines excluded)"
     )
     alert_tls_days: int = Field(30, ge=1, description="Warning when the TLS certificate expires within this many days")
+    alert_plugins: str = Field(
+        "", description="Comma-separated plugins whose `alert` hook receives every alert (Slack, pager, …)"
+    )
 
     # --- security (gateway/security): rate limits, GraphQL limits, 2FA, audit, JWT rotation ---
     jwt_previous_secret: str | None = Field(
@@ -211,6 +214,10 @@ class Settings(BaseSettings):
     @property
     def plugins_allowed(self) -> list[str]:
         return [p.strip() for p in self.plugins_allow.split(",") if p.strip()]
+
+    @property
+    def alert_plugin_names(self) -> list[str]:
+        return [p.strip() for p in self.alert_plugins.split(",") if p.strip()]
 
     @property
     def plugins_denied(self) -> list[str]:

@@ -19,6 +19,7 @@ from gateway.integrations.errors import (
 from gateway.integrations.hookspecs import ENTRY_POINT_GROUP, hookimpl
 from gateway.integrations.types import (
     CONTRACT_VERSION,
+    AlertNotice,
     AppointmentPush,
     EmailMessage,
     EmrPatient,
@@ -39,6 +40,7 @@ from gateway.integrations.types import (
 __all__ = [
     "CONTRACT_VERSION",
     "ENTRY_POINT_GROUP",
+    "AlertNotice",
     "AppointmentPush",
     "CircuitOpen",
     "EmailMessage",

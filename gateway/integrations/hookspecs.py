@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from gateway.integrations.types import (
     CONTRACT_VERSION,
+    AlertNotice,
     AppointmentPush,
     EmailMessage,
     EmrPatient,
@@ -112,6 +113,18 @@ async def push_appointment(ctx: PluginContext, appointment: AppointmentPush) -> 
     """Create or update a counseling appointment in the clinic's EMR."""
 
 
+# --- platform -------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+async def alert(ctx: PluginContext, notice: AlertNotice) -> None:
+    """Forward a platform alert (fired or resolved) to people: chat, email, pager.
+
+    Called for each plugin named in ALERT_PLUGINS, with `ctx.clinic_id` None and the
+    config from the operator's platform defaults; any plugin kind may implement it.
+    """
+
+
 # --- what the gateway knows about each hook ------------------------------------------------
 
 
@@ -129,6 +142,7 @@ class HookInfo:
 HOOKS: dict[str, HookInfo] = {
     "validate_config": HookInfo(None, required=True, discloses_phi=False),
     "health_check": HookInfo(None, required=True, discloses_phi=False),
+    "alert": HookInfo(None, required=False, discloses_phi=False, args={"notice": AlertNotice}),
     "on_enable": HookInfo(None, required=False, discloses_phi=False),
     "on_disable": HookInfo(None, required=False, discloses_phi=False),
     "verify_webhook": HookInfo(

@@ -119,6 +119,20 @@ class PushedAppointment(_Data):
 # --- webhooks --------------------------------------------------------------------
 
 
+class AlertNotice(_Data):
+    """A platform alert firing or resolving (gateway.ops.alerts): no PHI, no clinic data."""
+
+    key: str
+    severity: str  # critical | warning
+    priority: str  # P0 … P3
+    title: str
+    message: str
+    state: str  # firing | resolved
+    value: float | None = None
+    threshold: float | None = None
+    since: datetime | None = None
+
+
 class WebhookRequest(_Data):
     """The inbound request exactly as received: verify signatures on `body`, not on parsed JSON."""
 
@@ -191,9 +205,13 @@ class _RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
 
 @dataclass
 class PluginContext:
-    """Everything a hook may use for one clinic. Secrets live only in `config`."""
+    """Everything a hook may use for one clinic. Secrets live only in `config`.
 
-    clinic_id: uuid.UUID
+    `clinic_id` is None only for platform-level hooks (`alert`), whose config comes
+    from the operator's platform defaults.
+    """
+
+    clinic_id: uuid.UUID | None
     plugin: str
     config: Any  # an instance of the plugin's config_model
     http: httpx.AsyncClient
@@ -228,6 +246,7 @@ def check_name(name: str) -> None:
 
 __all__ = [
     "CONTRACT_VERSION",
+    "AlertNotice",
     "AppointmentPush",
     "EmailMessage",
     "EmrPatient",

@@ -308,6 +308,8 @@ def _issue(ctx: ServiceContext, db: AsyncSession, user: User, *, family_id: uuid
     access, expires = issue_access_token(
         principal, ctx.settings.jwt_secret, ctx.settings.jwt_access_ttl_seconds
     )
+    # The payload's nested fields (e.g. `user { clinic }`) resolve as the new login.
+    ctx.sign_in(principal)
     token, token_hash = new_refresh_token()
     db.add(
         RefreshToken(

@@ -30,6 +30,7 @@ class ServiceContext:
     # The plugin layer (gateway.integrations); None where no plugins are loaded.
     integrations: IntegrationHub | None = field(default=None, repr=False)
     _session: AsyncSession | None = field(default=None, repr=False)
+    _retired: list[AsyncSession] = field(default_factory=list, repr=False)
 
     @property
     def db(self) -> AsyncSession:
@@ -40,6 +41,15 @@ class ServiceContext:
             scope = self.principal.tenant_scope() if self.principal else TenantScope.nobody()
             self._session = self.database.session(scope)
         return self._session
+
+    def sign_in(self, principal: Principal) -> None:
+        """From here on this request acts as `principal` (it just proved its credentials)."""
+        self.principal = principal
+        self.auth_error = None
+        if self._session is not None:
+            # Fenced to the previous caller: retire it, the next use opens a new one.
+            self._retired.append(self._session)
+            self._session = None
 
     async def hold_connection(self) -> None:
         """Check a connection out for the session now.
@@ -56,6 +66,8 @@ class ServiceContext:
         return self.principal
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for session in [*self._retired, self._session]:
+            if session is not None:
+                await session.close()
+        self._retired.clear()
+        self._session = None

@@ -62,9 +62,13 @@ async def list_patients(
         query = query.where(Patient.archived.is_(archived))
     if search:
         term = validation.required_text(search, "search", max_length=100).lower()
-        like = f"%{term.replace('%', '').replace('_', '')}%"
+        # Wildcards typed by the user match themselves (an email may hold "_").
+        escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = f"%{escaped}%"
         full = func.lower(Patient.first_name + " " + Patient.last_name)
-        query = query.where(or_(full.like(like), func.lower(Patient.email).like(like)))
+        query = query.where(
+            or_(full.like(like, escape="\\"), func.lower(Patient.email).like(like, escape="\\"))
+        )
     order = (Patient.last_name, Patient.first_name, Patient.id)
     if after:
         query = query.where(tuple_(*order) > tuple_(*_decode_patient_cursor(after)))

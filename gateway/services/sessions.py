@@ -192,6 +192,7 @@ async def complete_session(
 
 
 async def update_notes(ctx: ServiceContext, session_id: uuid.UUID, notes: str) -> CounselingSession:
+    require(ctx.require_principal(), Action.SESSION_WRITE)
     row = await get_session(ctx, session_id)
     _write_notes(ctx, row, notes)
     row.updated_at = utcnow()

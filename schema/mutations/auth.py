@@ -38,6 +38,13 @@ async def _auth_limit(info: Info, account: str | None) -> None:
         raise
 
 
+async def _signed_in(info: Info, pair: TokenPair) -> TokenPair:
+    # The service signed the request in as the new login; hold its session's connection
+    # before the payload's nested fields reach for it concurrently.
+    await info.context.hold_connection()
+    return pair
+
+
 @strawberry.type
 class AuthPayload:
     access_token: str = strawberry.field(description="Send as `Authorization: Bearer <token>`")
@@ -140,7 +147,7 @@ class AuthMutations:
                 challenge_token=None,
                 two_factor_enrollment_required=True,
             )
-        return LoginPayload.from_pair(pair)
+        return LoginPayload.from_pair(await _signed_in(info, pair))
 
     @strawberry.mutation(
         description="Second login step: the challengeToken from login and a TOTP or recovery code"
@@ -152,9 +159,8 @@ class AuthMutations:
             challenge_token, info.context.settings.jwt_verification_secrets()
         )
         await _auth_limit(info, f"user:{user_id}")
-        return AuthPayload.from_pair(
-            await auth_service.verify_two_factor(info.context, challenge_token, code)
-        )
+        pair = await auth_service.verify_two_factor(info.context, challenge_token, code)
+        return AuthPayload.from_pair(await _signed_in(info, pair))
 
     @strawberry.mutation(
         description="Exchange a refresh token for new tokens (the old one stops working)"
@@ -162,7 +168,8 @@ class AuthMutations:
     async def refresh_token(self, info: Info, refresh_token: str) -> AuthPayload:
         # Per IP only: the account is not known until the token is checked.
         await _auth_limit(info, None)
-        return AuthPayload.from_pair(await auth_service.refresh(info.context, refresh_token))
+        pair = await auth_service.refresh(info.context, refresh_token)
+        return AuthPayload.from_pair(await _signed_in(info, pair))
 
     @strawberry.mutation(description="End this login (or, without a token, every login of yours)")
     async def logout(self, info: Info, refresh_token: str | None = None) -> bool:
@@ -176,9 +183,8 @@ class AuthMutations:
 
     @strawberry.mutation(description="Set a password with an invitation token and log in")
     async def accept_invitation(self, info: Info, token: str, password: str) -> AuthPayload:
-        return AuthPayload.from_pair(
-            await auth_service.accept_invitation(info.context, token, password)
-        )
+        pair = await auth_service.accept_invitation(info.context, token, password)
+        return AuthPayload.from_pair(await _signed_in(info, pair))
 
     @strawberry.mutation(
         description="Begin 2FA setup: add the secret to an authenticator app, then confirm"
@@ -195,7 +201,9 @@ class AuthMutations:
         await _auth_limit(info, f"user:{principal.user_id}")
         codes, user, enroll_only = await two_factor.confirm_enrollment(info.context, code)
         auth = (
-            AuthPayload.from_pair(await auth_service.issue_tokens(info.context, user))
+            AuthPayload.from_pair(
+                await _signed_in(info, await auth_service.issue_tokens(info.context, user))
+            )
             if enroll_only
             else None
         )

@@ -47,3 +47,14 @@ def test_key_rotation_old_values_still_decrypt_and_rotate_to_the_new_key() -> No
     assert DataCipher([new]).decrypt(both.rotate(token)) == "session notes"
     with pytest.raises(ValueError, match="cannot be decrypted"):
         DataCipher([new]).decrypt(token)
+
+
+def test_readme_documents_every_setting() -> None:
+    """An operator reading the README's configuration table finds every variable."""
+    from pathlib import Path
+
+    from gateway.settings import Settings
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    missing = [name.upper() for name in Settings.model_fields if f"| `{name.upper()}` |" not in readme]
+    assert missing == [], f"README configuration table lacks {missing}"

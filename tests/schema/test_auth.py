@@ -125,3 +125,12 @@ async def test_change_password_checks_the_old_one_and_ends_other_logins(client: 
     assert await client.error_code(LOGIN, {"email": "counselor@a.test", "password": PASSWORD}) == "UNAUTHENTICATED"
     await client.data(LOGIN, {"email": "counselor@a.test", "password": "a-brand-new-password"})
     assert await client.error_code(REFRESH, {"t": login["refreshToken"]}) == "UNAUTHENTICATED"
+
+
+async def test_login_payload_resolves_nested_fields_as_the_new_login(client: GraphQLClient, world: World) -> None:
+    """A front end asks for the user's clinic in the same request as the login."""
+    query = """mutation($email: String!, $password: String!) {
+      login(email: $email, password: $password) {
+        user { fullName clinic { slug } } other: user { clinic { name } } } }"""
+    data = await client.data(query, {"email": "counselor@a.test", "password": PASSWORD})
+    assert data["login"]["user"] == {"fullName": "Counselor a", "clinic": {"slug": "clinic-a"}}

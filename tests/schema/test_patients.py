@@ -363,3 +363,17 @@ async def test_page_size_bounds_are_accepted(client: GraphQLClient, world: World
     one = await listing(client, world.a.admin, first=1)
     assert len(one["nodes"]) == 1 and one["pageInfo"]["hasNextPage"] is True
     assert len((await listing(client, world.a.admin, first=100))["nodes"]) == 3
+
+
+async def test_search_treats_wildcards_as_plain_characters(client: GraphQLClient, world: World) -> None:
+    """Searching for an email with `_` finds it, and `%` alone matches nobody."""
+    create = "mutation($i: CreatePatientInput!) { createPatient(input: $i) { id } }"
+    await client.data(create, {"i": {"firstName": "Wil", "lastName": "Card", "email": "wil_card@x.test"}},
+                      user=world.a.admin)
+    query = "query($s: String!) { patients(search: $s) { nodes { email } } }"
+    found = await client.data(query, {"s": "wil_card"}, user=world.a.admin)
+    assert [n["email"] for n in found["patients"]["nodes"]] == ["wil_card@x.test"]
+    assert (await client.data(query, {"s": "l_c"}, user=world.a.admin))["patients"]["nodes"] == [
+        {"email": "wil_card@x.test"}
+    ]
+    assert (await client.data(query, {"s": "i%c"}, user=world.a.admin))["patients"]["nodes"] == []
