@@ -30,8 +30,8 @@ test-postgres: $(STAMP)
 	$(BIN)/pytest --db postgres
 
 lint: $(STAMP)
-	$(BIN)/ruff check gateway schema plugins tests
-	$(BIN)/ruff format --check gateway schema plugins tests
+	$(BIN)/ruff check gateway schema plugins tests benchmarks examples
+	$(BIN)/ruff format --check gateway schema plugins tests benchmarks examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy gateway schema

@@ -66,20 +66,98 @@ SESSION_COLUMNS = (
 SESSION_MINUTES = 50
 FIRST_SLOT_HOUR = 8
 
-_FIRST = """
-    Ana Ben Chloe David Elena Farah Grace Hiro Ines Jonas Kaya Liam Maya Noah Olga Priya Quinn
-    Rosa Sam Tara Umar Vera Wen Yusuf Zoe Aisha Bruno Carmen Dmitri Esther Felix Gita Hannah
-    Ivan Julia Kenji
-""".split()
-_LAST = """
-    Abbott Baker Castillo Dubois Eriksen Fischer Garcia Huang Ibrahim Jensen Kowalski Larsen
-    Moreau Nakamura Okafor Petrov Quintero Rossi Schmidt Tanaka Ueda Varga Walsh Xu Yilmaz
-    Zimmermann Andersen Bianchi Costa Novak
-""".split()
-_CITIES = """
-    Lisbon Austin Oslo Kyoto Lyon Porto Denver Malmo Leeds Graz Tucson Bergen Nantes Osaka
-    Turin Cork Ghent Basel Tampa Split
-""".split()
+_FIRST = [
+    "Ana",
+    "Ben",
+    "Chloe",
+    "David",
+    "Elena",
+    "Farah",
+    "Grace",
+    "Hiro",
+    "Ines",
+    "Jonas",
+    "Kaya",
+    "Liam",
+    "Maya",
+    "Noah",
+    "Olga",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sam",
+    "Tara",
+    "Umar",
+    "Vera",
+    "Wen",
+    "Yusuf",
+    "Zoe",
+    "Aisha",
+    "Bruno",
+    "Carmen",
+    "Dmitri",
+    "Esther",
+    "Felix",
+    "Gita",
+    "Hannah",
+    "Ivan",
+    "Julia",
+    "Kenji",
+]
+_LAST = [
+    "Abbott",
+    "Baker",
+    "Castillo",
+    "Dubois",
+    "Eriksen",
+    "Fischer",
+    "Garcia",
+    "Huang",
+    "Ibrahim",
+    "Jensen",
+    "Kowalski",
+    "Larsen",
+    "Moreau",
+    "Nakamura",
+    "Okafor",
+    "Petrov",
+    "Quintero",
+    "Rossi",
+    "Schmidt",
+    "Tanaka",
+    "Ueda",
+    "Varga",
+    "Walsh",
+    "Xu",
+    "Yilmaz",
+    "Zimmermann",
+    "Andersen",
+    "Bianchi",
+    "Costa",
+    "Novak",
+]
+_CITIES = [
+    "Lisbon",
+    "Austin",
+    "Oslo",
+    "Kyoto",
+    "Lyon",
+    "Porto",
+    "Denver",
+    "Malmo",
+    "Leeds",
+    "Graz",
+    "Tucson",
+    "Bergen",
+    "Nantes",
+    "Osaka",
+    "Turin",
+    "Cork",
+    "Ghent",
+    "Basel",
+    "Tampa",
+    "Split",
+]
 _ZONES = ("Europe/Lisbon", "America/Chicago", "Europe/Oslo", "Asia/Tokyo", "Europe/Paris")
 _CURRENCIES = ("EUR", "USD", "NOK", "JPY", "EUR")
 _FEES = (9000, 12000, 15000, 18000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -129,10 +130,8 @@ def _children(pid: int) -> list[int]:
 def reset_peak_rss(pids: list[int]) -> None:
     """Writing 5 to clear_refs resets VmHWM, so each scenario reports its own peak."""
     for pid in pids:
-        try:
+        with contextlib.suppress(OSError):  # the worker may have exited
             Path(f"/proc/{pid}/clear_refs").write_text("5")
-        except OSError:
-            pass
 
 
 def peak_rss_mb(pids: list[int]) -> list[float]:

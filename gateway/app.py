@@ -10,7 +10,6 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -22,12 +21,12 @@ from gateway.integrations.hub import IntegrationHub
 from gateway.integrations.outbox import OutboxWorker
 from gateway.integrations.webhooks import receive as receive_webhook
 from gateway.middleware import RequestContextMiddleware
-from gateway.security.ratelimit import RateLimiter, RateLimitMiddleware
-from gateway.security.request_guard import RequestGuard
-from gateway.services.audit import read_writer
 from gateway.ops import install as install_ops
 from gateway.ops.alerts import add_notifier
 from gateway.ops.metrics import note_graphql_result
+from gateway.security.ratelimit import RateLimiter, RateLimitMiddleware
+from gateway.security.request_guard import RequestGuard
+from gateway.services.audit import read_writer
 from gateway.settings import Settings, load_settings
 from schema import build_schema
 from schema.context import GraphQLContext
@@ -35,7 +34,7 @@ from schema.context import GraphQLContext
 log = logging.getLogger("santana")
 
 
-class GatewayGraphQL(RequestGuard, GraphQL):  # type: ignore[type-arg]
+class GatewayGraphQL(RequestGuard, GraphQL[GraphQLContext, None]):  # type: ignore[misc]
     """strawberry's ASGI app with our per-request context (and request limits: RequestGuard)."""
 
     def __init__(

@@ -14,16 +14,64 @@ from sqlalchemy import select
 from gateway.auth.passwords import hash_password
 from gateway.crypto import DataCipher
 from gateway.db.engine import Database
-from gateway.db.models import Clinic, CounselingSession, Modality, Patient, Role, SessionStatus, User
+from gateway.db.models import (
+    Clinic,
+    CounselingSession,
+    Modality,
+    Patient,
+    Role,
+    SessionStatus,
+    User,
+)
 from gateway.db.tenancy import TenantScope
 
 DEMO_PASSWORD = "santana-demo-pass"
 PLATFORM_ADMIN_EMAIL = "admin@santana.test"
 
-_FIRST = ["Ava", "Maya", "Priya", "Sofia", "Leila", "Hannah", "Chloe", "Aisha", "Noor", "Emma",
-          "Olivia", "Zara", "Ines", "Mei", "Ana", "Ravi", "Daniel", "Omar", "Lucas", "Arjun"]
-_LAST = ["Patel", "Garcia", "Nguyen", "Okafor", "Rossi", "Kim", "Haddad", "Silva", "Cohen", "Murphy",
-         "Sharma", "Tanaka", "Novak", "Dubois", "Mensah", "Iyer", "Lopez", "Fischer", "Ali", "Walsh"]
+_FIRST = [
+    "Ava",
+    "Maya",
+    "Priya",
+    "Sofia",
+    "Leila",
+    "Hannah",
+    "Chloe",
+    "Aisha",
+    "Noor",
+    "Emma",
+    "Olivia",
+    "Zara",
+    "Ines",
+    "Mei",
+    "Ana",
+    "Ravi",
+    "Daniel",
+    "Omar",
+    "Lucas",
+    "Arjun",
+]
+_LAST = [
+    "Patel",
+    "Garcia",
+    "Nguyen",
+    "Okafor",
+    "Rossi",
+    "Kim",
+    "Haddad",
+    "Silva",
+    "Cohen",
+    "Murphy",
+    "Sharma",
+    "Tanaka",
+    "Novak",
+    "Dubois",
+    "Mensah",
+    "Iyer",
+    "Lopez",
+    "Fischer",
+    "Ali",
+    "Walsh",
+]
 
 
 @dataclass(frozen=True)
@@ -37,34 +85,62 @@ class DemoClinic:
 
 
 DEMO_CLINICS = [
-    DemoClinic("bright-futures", "Bright Futures Fertility", "America/New_York", "USD", 15000, "brightfutures.test"),
+    DemoClinic(
+        "bright-futures",
+        "Bright Futures Fertility",
+        "America/New_York",
+        "USD",
+        15000,
+        "brightfutures.test",
+    ),
     DemoClinic("lotus-ivf", "Lotus IVF Centre", "Asia/Kolkata", "INR", 250000, "lotusivf.test"),
 ]
 
 
-async def seed_demo(database: Database, cipher: DataCipher, *, patients_per_clinic: int = 25) -> bool:
+async def seed_demo(
+    database: Database, cipher: DataCipher, *, patients_per_clinic: int = 25
+) -> bool:
     """Load the demo data set. Returns False when it was already there."""
     rng = random.Random(20261126)
     password_hash = hash_password(DEMO_PASSWORD)
     async with database.transaction(TenantScope.cross_clinic()) as db:
         if await db.scalar(select(User.id).where(User.email == PLATFORM_ADMIN_EMAIL)):
             return False
-        db.add(User(email=PLATFORM_ADMIN_EMAIL, full_name="Platform Admin", role=Role.PLATFORM_ADMIN,
-                    password_hash=password_hash, clinic_id=None))
+        db.add(
+            User(
+                email=PLATFORM_ADMIN_EMAIL,
+                full_name="Platform Admin",
+                role=Role.PLATFORM_ADMIN,
+                password_hash=password_hash,
+                clinic_id=None,
+            )
+        )
         now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
         for spec in DEMO_CLINICS:
-            clinic = Clinic(name=spec.name, slug=spec.slug, timezone=spec.timezone, currency=spec.currency)
+            clinic = Clinic(
+                name=spec.name, slug=spec.slug, timezone=spec.timezone, currency=spec.currency
+            )
             db.add(clinic)
             await db.flush()
 
-            def staff(local: str, name: str, role: Role, clinic: Clinic = clinic, spec: DemoClinic = spec) -> User:
-                user = User(email=f"{local}@{spec.domain}", full_name=name, role=role,
-                            password_hash=password_hash, clinic_id=clinic.id)
+            def staff(
+                local: str, name: str, role: Role, clinic: Clinic = clinic, spec: DemoClinic = spec
+            ) -> User:
+                user = User(
+                    email=f"{local}@{spec.domain}",
+                    full_name=name,
+                    role=role,
+                    password_hash=password_hash,
+                    clinic_id=clinic.id,
+                )
                 db.add(user)
                 return user
 
             staff("admin", f"{spec.name} Admin", Role.CLINIC_ADMIN)
-            counselors = [staff("counselor1", "Dr. Rivera", Role.COUNSELOR), staff("counselor2", "Dr. Chen", Role.COUNSELOR)]
+            counselors = [
+                staff("counselor1", "Dr. Rivera", Role.COUNSELOR),
+                staff("counselor2", "Dr. Chen", Role.COUNSELOR),
+            ]
             patient_user = staff("patient", "Sam Demo", Role.PATIENT)
             await db.flush()
 
@@ -76,8 +152,12 @@ async def seed_demo(database: Database, cipher: DataCipher, *, patients_per_clin
                     clinic_id=clinic.id,
                     first_name="Sam" if is_demo_login else first,
                     last_name="Demo" if is_demo_login else last,
-                    date_of_birth=date(rng.randint(1980, 1998), rng.randint(1, 12), rng.randint(1, 28)),
-                    email=patient_user.email if is_demo_login else f"{first}.{last}.{i}@example.test".lower(),
+                    date_of_birth=date(
+                        rng.randint(1980, 1998), rng.randint(1, 12), rng.randint(1, 28)
+                    ),
+                    email=patient_user.email
+                    if is_demo_login
+                    else f"{first}.{last}.{i}@example.test".lower(),
                     phone=f"+1 555 01{i:02d}",
                     user_id=patient_user.id if is_demo_login else None,
                     archived=i == patients_per_clinic - 1,
@@ -100,18 +180,31 @@ async def seed_demo(database: Database, cipher: DataCipher, *, patients_per_clin
                     status = SessionStatus.SCHEDULED
                     if past:
                         status = rng.choices(
-                            [SessionStatus.COMPLETED, SessionStatus.CANCELLED, SessionStatus.NO_SHOW],
+                            [
+                                SessionStatus.COMPLETED,
+                                SessionStatus.CANCELLED,
+                                SessionStatus.NO_SHOW,
+                            ],
                             weights=[8, 1, 1],
                         )[0]
                     notes = None
                     if status is SessionStatus.COMPLETED:
                         notes = cipher.encrypt("Discussed treatment options and coping strategies.")
-                    db.add(CounselingSession(
-                        clinic_id=clinic.id, patient_id=patient.id, counselor_id=counselors[c].id,
-                        starts_at=start, ends_at=start + timedelta(minutes=50), duration_minutes=50,
-                        modality=rng.choice(list(Modality)), status=status, fee_amount=spec.fee,
-                        currency=spec.currency, notes_encrypted=notes,
-                    ))
+                    db.add(
+                        CounselingSession(
+                            clinic_id=clinic.id,
+                            patient_id=patient.id,
+                            counselor_id=counselors[c].id,
+                            starts_at=start,
+                            ends_at=start + timedelta(minutes=50),
+                            duration_minutes=50,
+                            modality=rng.choice(list(Modality)),
+                            status=status,
+                            fee_amount=spec.fee,
+                            currency=spec.currency,
+                            notes_encrypted=notes,
+                        )
+                    )
     return True
 
 

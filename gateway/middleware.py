@@ -21,7 +21,10 @@ class RequestContextMiddleware:
     """Sets scope["state"]: request_id, principal, auth_error."""
 
     def __init__(
-        self, app: ASGIApp, jwt_secret: str, verification_secrets: Callable[[], list[str]] | None = None
+        self,
+        app: ASGIApp,
+        jwt_secret: str,
+        verification_secrets: Callable[[], list[str]] | None = None,
     ) -> None:
         self.app = app
         self.jwt_secret = jwt_secret
@@ -48,7 +51,9 @@ class RequestContextMiddleware:
                 )
             else:
                 try:
-                    state["principal"] = decode_access_token(token.strip(), self.verification_secrets())
+                    state["principal"] = decode_access_token(
+                        token.strip(), self.verification_secrets()
+                    )
                 except Unauthenticated as exc:
                     state["auth_error"] = exc
 

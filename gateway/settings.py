@@ -45,7 +45,9 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(10, description="Connections per process in the pool")
     database_echo: bool = Field(False, description="Log every SQL statement (development only)")
 
-    jwt_secret: str = Field(DEV_JWT_SECRET, description="HMAC key for access tokens (>= 64 chars in production)")
+    jwt_secret: str = Field(
+        DEV_JWT_SECRET, description="HMAC key for access tokens (>= 64 chars in production)"
+    )
     jwt_access_ttl_seconds: int = Field(900, description="Access-token lifetime")
     refresh_token_ttl_days: int = Field(14, description="Refresh-token lifetime")
     login_max_failures: int = Field(5, description="Failed logins before the account locks")
@@ -56,7 +58,9 @@ class Settings(BaseSettings):
         description="Comma-separated Fernet keys for data at rest; the first encrypts, all decrypt (rotation)",
     )
 
-    graphiql: bool | None = Field(None, description="Serve GraphiQL at /graphql (default: on outside production)")
+    graphiql: bool | None = Field(
+        None, description="Serve GraphiQL at /graphql (default: on outside production)"
+    )
     max_query_depth: int = Field(12, description="Deepest GraphQL selection accepted")
     max_page_size: int = Field(100, description="Largest `first` a connection accepts")
 
@@ -76,17 +80,17 @@ class Settings(BaseSettings):
         30.0, gt=0, description="How long an open circuit waits before one trial call"
     )
     integration_defaults_file: str | None = Field(
-        None, description="JSON or TOML file of platform-wide plugin defaults: {plugin: {field: value}}"
+        None,
+        description="JSON or TOML file of platform-wide plugin defaults: {plugin: {field: value}}",
     )
     webhook_max_body_bytes: int = Field(
         1_000_000, description="Largest inbound webhook body accepted"
     )
     outbox_in_process: bool | None = Field(
-        None, description="Run the outbox worker inside the web process (default: on in development only)"
+        None,
+        description="Run the outbox worker inside the web process (default: on in development only)",
     )
-    outbox_poll_seconds: float = Field(
-        2.0, gt=0, description="Idle outbox worker polling interval"
-    )
+    outbox_poll_seconds: float = Field(2.0, gt=0, description="Idle outbox worker polling interval")
     outbox_batch_size: int = Field(20, ge=1, description="Outbox rows claimed per poll")
     outbox_max_attempts: int = Field(
         8, ge=1, description="Delivery attempts before a row is dead-lettered"
@@ -98,15 +102,20 @@ class Settings(BaseSettings):
 
     # --- operations (gateway/ops): health, metrics, alerts, pages, backups ---------------
     app_url: str = Field(
-        "http://127.0.0.1:8000", description="Public base URL of the gateway (https:// in production)"
+        "http://127.0.0.1:8000",
+        description="Public base URL of the gateway (https:// in production)",
     )
     redis_url: str | None = Field(
-        None, description="Redis URL (redis://…); when set, /api/ready also requires Redis to answer"
+        None,
+        description="Redis URL (redis://…); when set, /api/ready also requires Redis to answer",
     )
     tls_cert_path: str | None = Field(
-        None, description="PEM certificate served for APP_URL; alerts when it expires within ALERT_TLS_DAYS"
+        None,
+        description="PEM certificate served for APP_URL; alerts when it expires within ALERT_TLS_DAYS",
     )
-    backup_dir: str = Field("./var/backups", description="Where `santana backup` writes timestamped backups")
+    backup_dir: str = Field(
+        "./var/backups", description="Where `santana backup` writes timestamped backups"
+    )
     backup_max_age_hours: float = Field(
         26.0, gt=0, description="Newest backup older than this fails the production-readiness check"
     )
@@ -114,50 +123,93 @@ class Settings(BaseSettings):
     metrics_token: str | None = Field(
         None, description="If set, /metrics requires `Authorization: Bearer <METRICS_TOKEN>`"
     )
-    slow_operation_ms: float = Field(500.0, gt=0, description="Requests slower than this are listed on /admin-debug")
-    alert_window_seconds: int = Field(300, ge=30, description="Sliding window the alert rules look at")
-    alert_evaluation_seconds: float = Field(15.0, gt=0, description="How often the alert rules are evaluated")
+    slow_operation_ms: float = Field(
+        500.0, gt=0, description="Requests slower than this are listed on /admin-debug"
+    )
+    alert_window_seconds: int = Field(
+        300, ge=30, description="Sliding window the alert rules look at"
+    )
+    alert_evaluation_seconds: float = Field(
+        15.0, gt=0, description="How often the alert rules are evaluated"
+    )
     alert_min_requests: int = Field(
         20, ge=1, description="Requests a window needs before error-rate and latency rules fire"
     )
-    alert_error_rate_warning: float = Field(0.01, gt=0, le=1, description="Warning above this error rate")
-    alert_error_rate_critical: float = Field(0.05, gt=0, le=1, description="Critical above this error rate")
-    alert_response_time_warning_ms: float = Field(500.0, gt=0, description="Warning above this average latency")
-    alert_db_pool_warning: float = Field(0.80, gt=0, le=1, description="Warning above this share of the DB pool in use")
-    alert_db_pool_critical: float = Field(0.90, gt=0, le=1, description="Critical above this share of the DB pool")
+    alert_error_rate_warning: float = Field(
+        0.01, gt=0, le=1, description="Warning above this error rate"
+    )
+    alert_error_rate_critical: float = Field(
+        0.05, gt=0, le=1, description="Critical above this error rate"
+    )
+    alert_response_time_warning_ms: float = Field(
+        500.0, gt=0, description="Warning above this average latency"
+    )
+    alert_db_pool_warning: float = Field(
+        0.80, gt=0, le=1, description="Warning above this share of the DB pool in use"
+    )
+    alert_db_pool_critical: float = Field(
+        0.90, gt=0, le=1, description="Critical above this share of the DB pool"
+    )
     alert_downtime_seconds: float = Field(
         60.0, gt=0, description="Critical when the database has been unreachable this long"
     )
     alert_payment_failures: int = Field(
-        1, ge=1, description="Critical at this many failed payment-provider calls in the window (declines excluded)"
+        1,
+        ge=1,
+        description="Critical at this many failed payment-provider calls in the window (declines excluded)",
     )
-    alert_tls_days: int = Field(30, ge=1, description="Warning when the TLS certificate expires within this many days")
+    alert_tls_days: int = Field(
+        30, ge=1, description="Warning when the TLS certificate expires within this many days"
+    )
     alert_plugins: str = Field(
-        "", description="Comma-separated plugins whose `alert` hook receives every alert (Slack, pager, …)"
+        "",
+        description="Comma-separated plugins whose `alert` hook receives every alert (Slack, pager, …)",
     )
 
     # --- security (gateway/security): rate limits, GraphQL limits, 2FA, audit, JWT rotation ---
     jwt_previous_secret: str | None = Field(
-        None, description="The JWT secret being rotated out: still verifies tokens until JWT_PREVIOUS_SECRET_UNTIL"
+        None,
+        description="The JWT secret being rotated out: still verifies tokens until JWT_PREVIOUS_SECRET_UNTIL",
     )
     jwt_previous_secret_until: datetime | None = Field(
-        None, description="End of the rotation grace period (ISO 8601 with offset); required with JWT_PREVIOUS_SECRET"
+        None,
+        description="End of the rotation grace period (ISO 8601 with offset); required with JWT_PREVIOUS_SECRET",
     )
     rate_limit_enabled: bool = Field(True, description="Apply the rate limits below")
-    rate_limit_general: str = Field("1000/hour", description="Requests per user (or per IP when anonymous)")
-    rate_limit_auth: str = Field("10/minute", description="Login, refresh and 2FA attempts per account and per IP")
+    rate_limit_general: str = Field(
+        "1000/hour", description="Requests per user (or per IP when anonymous)"
+    )
+    rate_limit_auth: str = Field(
+        "10/minute", description="Login, refresh and 2FA attempts per account and per IP"
+    )
     rate_limit_upload: str = Field("100/hour", description="Uploads per user")
-    rate_limit_namespace: str = Field("santana", description="Prefix of rate-limit and APQ keys in Redis")
-    graphql_max_aliases: int = Field(30, ge=1, description="Most aliases one GraphQL document may use")
-    graphql_max_tokens: int = Field(4000, ge=10, description="Most lexical tokens in one GraphQL document")
-    graphql_max_document_bytes: int = Field(32_768, ge=100, description="Largest GraphQL document (query text)")
-    graphql_max_body_bytes: int = Field(1_000_000, ge=1000, description="Largest /graphql request body")
+    rate_limit_namespace: str = Field(
+        "santana", description="Prefix of rate-limit and APQ keys in Redis"
+    )
+    graphql_max_aliases: int = Field(
+        30, ge=1, description="Most aliases one GraphQL document may use"
+    )
+    graphql_max_tokens: int = Field(
+        4000, ge=10, description="Most lexical tokens in one GraphQL document"
+    )
+    graphql_max_document_bytes: int = Field(
+        32_768, ge=100, description="Largest GraphQL document (query text)"
+    )
+    graphql_max_body_bytes: int = Field(
+        1_000_000, ge=1000, description="Largest /graphql request body"
+    )
     graphql_max_cost: int = Field(
-        10_000, ge=1, description="Most expensive operation accepted: fields, multiplied by the `first` above them"
+        10_000,
+        ge=1,
+        description="Most expensive operation accepted: fields, multiplied by the `first` above them",
     )
     graphql_max_batch: int = Field(10, ge=1, description="Most operations in one batched request")
-    graphql_timeout_seconds: float = Field(30.0, gt=0, description="Longest a GraphQL request may run")
-    graphql_introspection: bool | None = Field(None, description="Allow introspection (default: on outside production)")
+    graphql_timeout_seconds: float = Field(
+        30.0, gt=0, description="Longest a GraphQL request may run"
+    )
+    graphql_introspection: bool | None = Field(
+        None, description="Allow introspection (default: on outside production)"
+    )
     graphql_field_suggestions: bool | None = Field(
         None, description="'Did you mean …' hints in errors (default: on outside production)"
     )
@@ -172,7 +224,9 @@ class Settings(BaseSettings):
     )
     two_factor_issuer: str = Field("Santana", description="Issuer name shown in authenticator apps")
     audit_flush_seconds: float = Field(
-        1.0, gt=0, description="Reads of patient records and notes are written to the audit log this often"
+        1.0,
+        gt=0,
+        description="Reads of patient records and notes are written to the audit log this often",
     )
 
     @field_validator("database_url", "migration_database_url")
@@ -193,18 +247,30 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _production_guards(self) -> Settings:
         if self.app_env == "production":
-            if self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < MIN_PRODUCTION_JWT_SECRET:
+            if (
+                self.jwt_secret == DEV_JWT_SECRET
+                or len(self.jwt_secret) < MIN_PRODUCTION_JWT_SECRET
+            ):
                 raise ValueError(
                     f"JWT_SECRET must be set to at least {MIN_PRODUCTION_JWT_SECRET} characters in production"
                 )
             if DEV_ENCRYPTION_KEY in self.encryption_keys:
-                raise ValueError("DATA_ENCRYPTION_KEYS must be set in production (the dev key is refused)")
+                raise ValueError(
+                    "DATA_ENCRYPTION_KEYS must be set in production (the dev key is refused)"
+                )
         if not self.encryption_keys:
             raise ValueError("DATA_ENCRYPTION_KEYS must hold at least one key")
         if self.jwt_previous_secret and self.jwt_previous_secret_until is None:
-            raise ValueError("JWT_PREVIOUS_SECRET_UNTIL must be set with JWT_PREVIOUS_SECRET (end of the grace period)")
-        if self.jwt_previous_secret_until is not None and self.jwt_previous_secret_until.tzinfo is None:
-            raise ValueError("JWT_PREVIOUS_SECRET_UNTIL needs a time zone offset (e.g. 2026-04-01T12:00:00Z)")
+            raise ValueError(
+                "JWT_PREVIOUS_SECRET_UNTIL must be set with JWT_PREVIOUS_SECRET (end of the grace period)"
+            )
+        if (
+            self.jwt_previous_secret_until is not None
+            and self.jwt_previous_secret_until.tzinfo is None
+        ):
+            raise ValueError(
+                "JWT_PREVIOUS_SECRET_UNTIL needs a time zone offset (e.g. 2026-04-01T12:00:00Z)"
+            )
         return self
 
     @cached_property
@@ -225,23 +291,35 @@ class Settings(BaseSettings):
 
     @property
     def outbox_in_process_enabled(self) -> bool:
-        return (self.app_env == "development") if self.outbox_in_process is None else self.outbox_in_process
+        return (
+            (self.app_env == "development")
+            if self.outbox_in_process is None
+            else self.outbox_in_process
+        )
 
     def jwt_verification_secrets(self, now: datetime | None = None) -> list[str]:
         """Secrets a token may be signed with: the current one, and the previous one during its grace."""
         secrets = [self.jwt_secret]
-        if self.jwt_previous_secret and self.jwt_previous_secret_until is not None:
-            if (now or datetime.now(UTC)) < self.jwt_previous_secret_until:
-                secrets.append(self.jwt_previous_secret)
+        until = self.jwt_previous_secret_until
+        if self.jwt_previous_secret and until is not None and (now or datetime.now(UTC)) < until:
+            secrets.append(self.jwt_previous_secret)
         return secrets
 
     @property
     def graphql_introspection_enabled(self) -> bool:
-        return (not self.is_production) if self.graphql_introspection is None else self.graphql_introspection
+        return (
+            (not self.is_production)
+            if self.graphql_introspection is None
+            else self.graphql_introspection
+        )
 
     @property
     def graphql_field_suggestions_enabled(self) -> bool:
-        return (not self.is_production) if self.graphql_field_suggestions is None else self.graphql_field_suggestions
+        return (
+            (not self.is_production)
+            if self.graphql_field_suggestions is None
+            else self.graphql_field_suggestions
+        )
 
     @property
     def graphql_apq_enabled(self) -> bool:

@@ -21,7 +21,9 @@ from schema.queries import Query
 
 
 class GatewaySchema(strawberry.Schema):
-    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
         # ErrorCodes logs the unexpected errors (with the request id); errors the
         # caller caused are answered, not logged as server faults.
         return None

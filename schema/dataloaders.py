@@ -16,7 +16,14 @@ from aiodataloader import DataLoader
 from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
-from gateway.auth.permissions import Action, allowed, clinic_filter, patient_filter, session_filter, user_filter
+from gateway.auth.permissions import (
+    Action,
+    allowed,
+    clinic_filter,
+    patient_filter,
+    session_filter,
+    user_filter,
+)
 from gateway.db.models import Clinic, CounselingSession, Patient, SessionStatus, User
 from gateway.services import audit
 
@@ -30,7 +37,9 @@ class Loaders:
         self.clinic = DataLoader(self._clinics)
         self.user = DataLoader(self._users)
         self.patient = DataLoader(self._patients)
-        self._sessions_of_patient: dict[tuple[int, bool, tuple[SessionStatus, ...]], DataLoader] = {}
+        self._sessions_of_patient: dict[
+            tuple[int, bool, tuple[SessionStatus, ...]], DataLoader
+        ] = {}
 
     def sessions_of_patient(
         self, first: int, newest_first: bool, statuses: Sequence[SessionStatus] | None
@@ -52,7 +61,9 @@ class Loaders:
 
     async def _users(self, ids: list[uuid.UUID]) -> list[User | None]:
         principal = self._ctx.require_principal()
-        rows = await self._ctx.db.scalars(select(User).where(User.id.in_(ids), user_filter(principal)))
+        rows = await self._ctx.db.scalars(
+            select(User).where(User.id.in_(ids), user_filter(principal))
+        )
         found = {u.id: u for u in rows}
         return [found.get(i) for i in ids]
 
@@ -63,7 +74,13 @@ class Loaders:
         )
         found = {p.id: p for p in rows}
         for p in found.values():  # a nested patient is a read of the record too (audited)
-            audit.record_read(self._ctx, "patient.read", clinic_id=p.clinic_id, target_type="patient", target_id=p.id)
+            audit.record_read(
+                self._ctx,
+                "patient.read",
+                clinic_id=p.clinic_id,
+                target_type="patient",
+                target_id=p.id,
+            )
         return [found.get(i) for i in ids]
 
     async def _patient_sessions(
@@ -83,7 +100,9 @@ class Loaders:
             inner = inner.where(S.status.in_(statuses))
         ranked = inner.subquery()
         row = aliased(S, ranked)
-        query = select(row).where(ranked.c.rank <= first).order_by(ranked.c.patient_id, ranked.c.rank)
+        query = (
+            select(row).where(ranked.c.rank <= first).order_by(ranked.c.patient_id, ranked.c.rank)
+        )
         grouped: dict[uuid.UUID, list[CounselingSession]] = defaultdict(list)
         for session in await self._ctx.db.scalars(query):
             grouped[session.patient_id].append(session)

@@ -57,10 +57,14 @@ class Query(IntegrationQueries, OpsQueries, AuditQuery, TwoFactorQuery):
         info: Info,
         first: int = 20,
         after: str | None = None,
-        search: Annotated[str | None, strawberry.argument(description="Part of a name or email")] = None,
+        search: Annotated[
+            str | None, strawberry.argument(description="Part of a name or email")
+        ] = None,
         archived: Annotated[
             bool | None,
-            strawberry.argument(description="false: active only (default); true: archived only; null: both"),
+            strawberry.argument(
+                description="false: active only (default); true: archived only; null: both"
+            ),
         ] = False,
     ) -> Connection[Patient]:
         page = await patient_service.list_patients(
@@ -91,7 +95,9 @@ class Query(IntegrationQueries, OpsQueries, AuditQuery, TwoFactorQuery):
         flt = SessionFilter(
             starts_from=from_,
             starts_before=to,
-            counselor_id=from_global_id(counselor_id, "User", "counselorId") if counselor_id else None,
+            counselor_id=from_global_id(counselor_id, "User", "counselorId")
+            if counselor_id
+            else None,
             patient_id=from_global_id(patient_id, "Patient", "patientId") if patient_id else None,
             statuses=list(status) if status else None,
         )
@@ -102,7 +108,9 @@ class Query(IntegrationQueries, OpsQueries, AuditQuery, TwoFactorQuery):
 
     @strawberry.field
     async def session(self, info: Info, id: strawberry.ID) -> CounselingSession:
-        row = await session_service.get_session(info.context, from_global_id(id, "CounselingSession"))
+        row = await session_service.get_session(
+            info.context, from_global_id(id, "CounselingSession")
+        )
         return CounselingSession.from_model(row)
 
     @strawberry.field(description="Any object by its global id")
@@ -118,4 +126,3 @@ class Query(IntegrationQueries, OpsQueries, AuditQuery, TwoFactorQuery):
         if type_name == "CounselingSession":
             return CounselingSession.from_model(await session_service.get_session(ctx, row_id))
         raise NotFound("Nothing has that id.")
-

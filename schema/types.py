@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated, Generic, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 import strawberry
 
@@ -45,7 +45,7 @@ class Connection(Generic[T]):
     page_info: PageInfo
 
 
-def connection(page: Page[object], convert: type) -> Connection:  # type: ignore[type-arg]
+def connection(page: Page[Any], convert: type) -> Connection:  # type: ignore[type-arg]
     nodes = [convert.from_model(item) for item in page.items]  # type: ignore[attr-defined]
     return Connection(
         edges=[Edge(cursor=c, node=n) for c, n in zip(page.cursors, nodes, strict=True)],
@@ -86,8 +86,13 @@ class Clinic:
     @classmethod
     def from_model(cls, m: models.Clinic) -> Clinic:
         return cls(
-            id=to_global_id("Clinic", m.id), name=m.name, slug=m.slug, timezone=m.timezone,
-            currency=m.currency, created_at=m.created_at, row_id=m.id,
+            id=to_global_id("Clinic", m.id),
+            name=m.name,
+            slug=m.slug,
+            timezone=m.timezone,
+            currency=m.currency,
+            created_at=m.created_at,
+            row_id=m.id,
         )
 
     @strawberry.field(description="The clinic's patients, by last name (cursor paginated)")
@@ -112,7 +117,9 @@ class Clinic:
         rows = await user_service.list_users(info.context, self.row_id, role)
         return [User.from_model(u) for u in rows]
 
-    @strawberry.field(description="The clinic's integrations: status, circuit, masked secrets (admins only)")
+    @strawberry.field(
+        description="The clinic's integrations: status, circuit, masked secrets (admins only)"
+    )
     async def integrations(
         self, info: Info
     ) -> list[Annotated[ClinicIntegration, strawberry.lazy("schema.integrations")]]:
@@ -133,8 +140,12 @@ class User:
     @classmethod
     def from_model(cls, m: models.User) -> User:
         return cls(
-            id=to_global_id("User", m.id), email=m.email, full_name=m.full_name, role=m.role,
-            is_active=m.is_active, clinic_row_id=m.clinic_id,
+            id=to_global_id("User", m.id),
+            email=m.email,
+            full_name=m.full_name,
+            role=m.role,
+            is_active=m.is_active,
+            clinic_row_id=m.clinic_id,
         )
 
     @strawberry.field
@@ -163,11 +174,18 @@ class Patient:
     @classmethod
     def from_model(cls, m: models.Patient) -> Patient:
         return cls(
-            id=to_global_id("Patient", m.id), first_name=m.first_name, last_name=m.last_name,
-            date_of_birth=m.date_of_birth, email=m.email, phone=m.phone, archived=m.archived,
-            created_at=m.created_at, updated_at=m.updated_at,
+            id=to_global_id("Patient", m.id),
+            first_name=m.first_name,
+            last_name=m.last_name,
+            date_of_birth=m.date_of_birth,
+            email=m.email,
+            phone=m.phone,
+            archived=m.archived,
+            created_at=m.created_at,
+            updated_at=m.updated_at,
             emr=EmrLink(system=m.emr_system, id=m.emr_id) if m.emr_system and m.emr_id else None,
-            row_id=m.id, user_row_id=m.user_id,
+            row_id=m.id,
+            user_row_id=m.user_id,
         )
 
     @strawberry.field
@@ -213,10 +231,17 @@ class CounselingSession:
     @classmethod
     def from_model(cls, m: models.CounselingSession) -> CounselingSession:
         return cls(
-            id=to_global_id("CounselingSession", m.id), starts_at=m.starts_at, ends_at=m.ends_at,
-            duration_minutes=m.duration_minutes, modality=m.modality, status=m.status,
-            fee=Money(amount=m.fee_amount, currency=m.currency), cancel_reason=m.cancel_reason,
-            created_at=m.created_at, updated_at=m.updated_at, model=m,
+            id=to_global_id("CounselingSession", m.id),
+            starts_at=m.starts_at,
+            ends_at=m.ends_at,
+            duration_minutes=m.duration_minutes,
+            modality=m.modality,
+            status=m.status,
+            fee=Money(amount=m.fee_amount, currency=m.currency),
+            cancel_reason=m.cancel_reason,
+            created_at=m.created_at,
+            updated_at=m.updated_at,
+            model=m,
         )
 
     @strawberry.field
@@ -229,6 +254,8 @@ class CounselingSession:
         row = await info.context.loaders.user.load(self.model.counselor_id)
         return User.from_model(row) if row else None
 
-    @strawberry.field(description="Counseling notes; only the counselor holding the session may read them")
+    @strawberry.field(
+        description="Counseling notes; only the counselor holding the session may read them"
+    )
     def notes(self, info: Info) -> str | None:
         return session_service.read_notes(info.context, self.model)

@@ -8,6 +8,7 @@ PostgreSQL does not answer they are skipped locally, and fail under CI=true.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -28,7 +29,9 @@ from gateway.db.models import Base
 from gateway.settings import Settings, load_settings
 from tests.factories import World, build_world
 
-PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql+asyncpg://root@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "TEST_PG_ADMIN_URL", "postgresql+asyncpg://root@127.0.0.1:5432/postgres"
+)
 # One database per test run, so parallel runs on one server never trample each other.
 PG_DATABASE = os.environ.get("TEST_PG_DATABASE", f"santana_test_{os.getpid()}")
 PG_APP_ROLE = "santana_app"
@@ -61,12 +64,14 @@ async def _pg_admin(*statements: str) -> None:
     admin = create_async_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
         async with admin.connect() as conn:
-            exists = await conn.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": PG_APP_ROLE})
+            exists = await conn.scalar(
+                text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": PG_APP_ROLE}
+            )
             if not exists:
-                try:
-                    await conn.execute(text(f"CREATE ROLE {PG_APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS"))
-                except Exception:  # created meanwhile by a parallel run
-                    pass
+                with contextlib.suppress(Exception):  # created meanwhile by a parallel run
+                    await conn.execute(
+                        text(f"CREATE ROLE {PG_APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS")
+                    )
             await conn.execute(
                 text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :d"),
                 {"d": PG_DATABASE},
@@ -190,27 +195,37 @@ class GraphQLClient:
         return token
 
     async def execute(
-        self, query: str, variables: dict[str, Any] | None = None, *, token: str | None = None,
-        user: Any = None, headers: dict[str, str] | None = None,
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        token: str | None = None,
+        user: Any = None,
+        headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         sent = dict(headers or {})
         if user is not None:
             token = self.token_for(user)
         if token:
             sent["Authorization"] = f"Bearer {token}"
-        response = await self.http.post("/graphql", json={"query": query, "variables": variables or {}}, headers=sent)
+        response = await self.http.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=sent
+        )
         assert response.status_code == 200, response.text
         return response.json()
 
-    async def data(self, query: str, variables: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
+    async def data(
+        self, query: str, variables: dict[str, Any] | None = None, **kw: Any
+    ) -> dict[str, Any]:
         """Execute and insist there were no errors."""
         body = await self.execute(query, variables, **kw)
         assert not body.get("errors"), body["errors"]
         return body["data"]
 
-    async def error_code(self, query: str, variables: dict[str, Any] | None = None, **kw: Any) -> str:
+    async def error_code(
+        self, query: str, variables: dict[str, Any] | None = None, **kw: Any
+    ) -> str:
         """Execute and return the first error's code (insisting there was one)."""
         body = await self.execute(query, variables, **kw)
         assert body.get("errors"), f"expected an error, got {body}"
         return body["errors"][0]["extensions"]["code"]
-

@@ -9,7 +9,15 @@ from functools import cache
 from gateway.auth.passwords import hash_password
 from gateway.crypto import DataCipher
 from gateway.db.engine import Database
-from gateway.db.models import Clinic, CounselingSession, Modality, Patient, Role, SessionStatus, User
+from gateway.db.models import (
+    Clinic,
+    CounselingSession,
+    Modality,
+    Patient,
+    Role,
+    SessionStatus,
+    User,
+)
 from gateway.db.tenancy import TenantScope
 from gateway.settings import Settings
 
@@ -59,21 +67,37 @@ def tomorrow_at(hour: int) -> datetime:
     return day.replace(hour=hour, minute=0, second=0, microsecond=0)
 
 
-async def build_world(database: Database, settings: Settings, patients_per_clinic: int = 3) -> World:
+async def build_world(
+    database: Database, settings: Settings, patients_per_clinic: int = 3
+) -> World:
     cipher = DataCipher(settings.encryption_keys)
     async with database.transaction(TenantScope.cross_clinic()) as db:
-        admin = User(email="root@platform.test", full_name="Platform Admin", role=Role.PLATFORM_ADMIN,
-                     password_hash=password_hash(), clinic_id=None)
+        admin = User(
+            email="root@platform.test",
+            full_name="Platform Admin",
+            role=Role.PLATFORM_ADMIN,
+            password_hash=password_hash(),
+            clinic_id=None,
+        )
         db.add(admin)
         worlds = []
         for tag in ("a", "b"):
-            clinic = Clinic(name=f"Clinic {tag.upper()}", slug=f"clinic-{tag}", timezone="UTC", currency="USD")
+            clinic = Clinic(
+                name=f"Clinic {tag.upper()}", slug=f"clinic-{tag}", timezone="UTC", currency="USD"
+            )
             db.add(clinic)
             await db.flush()
 
-            def user(local: str, role: Role, name: str, clinic: Clinic = clinic, tag: str = tag) -> User:
-                row = User(email=f"{local}@{tag}.test", full_name=name, role=role,
-                           password_hash=password_hash(), clinic_id=clinic.id)
+            def user(
+                local: str, role: Role, name: str, clinic: Clinic = clinic, tag: str = tag
+            ) -> User:
+                row = User(
+                    email=f"{local}@{tag}.test",
+                    full_name=name,
+                    role=role,
+                    password_hash=password_hash(),
+                    clinic_id=clinic.id,
+                )
                 db.add(row)
                 return row
 
@@ -86,9 +110,15 @@ async def build_world(database: Database, settings: Settings, patients_per_clini
             )
             await db.flush()
             for i in range(patients_per_clinic):
-                p = Patient(clinic_id=clinic.id, first_name=f"Pat{i}", last_name=f"Clinic{tag.upper()}",
-                            date_of_birth=date(1990, 1, 1 + i), email=f"pat{i}@{tag}.example",
-                            user_id=cw.patient_user.id if i == 0 else None, archived=False)
+                p = Patient(
+                    clinic_id=clinic.id,
+                    first_name=f"Pat{i}",
+                    last_name=f"Clinic{tag.upper()}",
+                    date_of_birth=date(1990, 1, 1 + i),
+                    email=f"pat{i}@{tag}.example",
+                    user_id=cw.patient_user.id if i == 0 else None,
+                    archived=False,
+                )
                 db.add(p)
                 cw.patients.append(p)
             await db.flush()
@@ -99,9 +129,16 @@ async def build_world(database: Database, settings: Settings, patients_per_clini
                 (upcoming, SessionStatus.SCHEDULED, None),
             ):
                 s = CounselingSession(
-                    clinic_id=clinic.id, patient_id=cw.own_patient.id, counselor_id=cw.counselor.id,
-                    starts_at=start, ends_at=start + timedelta(minutes=50), duration_minutes=50,
-                    modality=Modality.VIDEO, status=status, fee_amount=12000, currency="USD",
+                    clinic_id=clinic.id,
+                    patient_id=cw.own_patient.id,
+                    counselor_id=cw.counselor.id,
+                    starts_at=start,
+                    ends_at=start + timedelta(minutes=50),
+                    duration_minutes=50,
+                    modality=Modality.VIDEO,
+                    status=status,
+                    fee_amount=12000,
+                    currency="USD",
                     notes_encrypted=notes,
                 )
                 db.add(s)

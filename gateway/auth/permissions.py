@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import enum
 import uuid
+from typing import Any
 
 from sqlalchemy import ColumnElement, false, select, true
+from sqlalchemy.orm import QueryableAttribute
 
 from gateway.auth.principal import Principal
 from gateway.db.models import CounselingSession, Patient, Role, User
@@ -94,7 +96,9 @@ def require_clinic(principal: Principal, clinic_id: uuid.UUID) -> None:
         raise Forbidden("You are not allowed to do that.")
 
 
-def clinic_filter(principal: Principal, clinic_column: ColumnElement[uuid.UUID]) -> ColumnElement[bool]:
+def clinic_filter(
+    principal: Principal, clinic_column: QueryableAttribute[Any]
+) -> ColumnElement[bool]:
     if principal.is_platform_admin:
         return true()
     return clinic_column == principal.clinic_id
@@ -135,8 +139,10 @@ def user_filter(principal: Principal) -> ColumnElement[bool]:
 
 
 def may_read_notes(principal: Principal, session: CounselingSession) -> bool:
-    return principal.role is Role.COUNSELOR and session.counselor_id == principal.user_id and (
-        session.clinic_id == principal.clinic_id
+    return (
+        principal.role is Role.COUNSELOR
+        and session.counselor_id == principal.user_id
+        and (session.clinic_id == principal.clinic_id)
     )
 
 

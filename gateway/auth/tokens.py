@@ -27,7 +27,9 @@ class TwoFactorEnrollmentRequired(Unauthenticated):
     code = "TWO_FACTOR_ENROLLMENT_REQUIRED"
 
     def __init__(self, principal: Principal) -> None:
-        super().__init__("Set up two-factor authentication before using the API.", reason="two_factor_enrollment")
+        super().__init__(
+            "Set up two-factor authentication before using the API.", reason="two_factor_enrollment"
+        )
         self.principal = principal
 
 
@@ -90,20 +92,29 @@ def issue_challenge_token(user_id: uuid.UUID, secret: str, ttl_seconds: int = 30
     """Proof that the password was right, exchanged with a TOTP code for real tokens."""
     now = datetime.now(UTC)
     claims = {
-        "iss": ISSUER, "aud": CHALLENGE_AUDIENCE, "sub": str(user_id),
-        "iat": int(now.timestamp()), "exp": int((now + timedelta(seconds=ttl_seconds)).timestamp()),
+        "iss": ISSUER,
+        "aud": CHALLENGE_AUDIENCE,
+        "sub": str(user_id),
+        "iat": int(now.timestamp()),
+        "exp": int((now + timedelta(seconds=ttl_seconds)).timestamp()),
     }
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
 def decode_challenge_token(token: str, secret: str | Sequence[str]) -> uuid.UUID:
     try:
-        claims = _decode(token, secret, audience=CHALLENGE_AUDIENCE, options={"require": ["exp", "sub", "aud"]})
+        claims = _decode(
+            token, secret, audience=CHALLENGE_AUDIENCE, options={"require": ["exp", "sub", "aud"]}
+        )
         return uuid.UUID(str(claims["sub"]))
     except jwt.ExpiredSignatureError as exc:
-        raise Unauthenticated("The login challenge expired; log in again.", reason="expired") from exc
+        raise Unauthenticated(
+            "The login challenge expired; log in again.", reason="expired"
+        ) from exc
     except (jwt.InvalidTokenError, ValueError, KeyError) as exc:
-        raise Unauthenticated("The login challenge is invalid; log in again.", reason="invalid") from exc
+        raise Unauthenticated(
+            "The login challenge is invalid; log in again.", reason="invalid"
+        ) from exc
 
 
 def new_refresh_token() -> tuple[str, str]:

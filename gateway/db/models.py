@@ -49,7 +49,9 @@ class Base(DeclarativeBase):
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:
     # Stored as plain strings with a CHECK, so adding a value is a cheap migration.
-    return Enum(cls, name=name, native_enum=False, values_callable=lambda e: [m.value for m in e], length=32)
+    return Enum(
+        cls, name=name, native_enum=False, values_callable=lambda e: [m.value for m in e], length=32
+    )
 
 
 class Role(str, enum.Enum):

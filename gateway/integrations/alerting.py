@@ -24,9 +24,15 @@ class AlertForwarder:
 
     async def __call__(self, alert: Any) -> None:
         notice = AlertNotice(
-            key=alert.key, severity=alert.severity, priority=alert.priority, title=alert.title,
-            message=alert.message, state=alert.state, value=alert.value,
-            threshold=alert.threshold, since=alert.since,
+            key=alert.key,
+            severity=alert.severity,
+            priority=alert.priority,
+            title=alert.title,
+            message=alert.message,
+            state=alert.state,
+            value=alert.value,
+            threshold=alert.threshold,
+            since=alert.since,
         )
         names = self.hub.settings.alert_plugin_names
         await asyncio.gather(*(self._send(name, notice) for name in names))

@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth import passwords
@@ -67,7 +67,9 @@ class EnrollmentOnlyLogin(GatewayError):
         self.access_token, self.expires, self.user = access_token, expires, user
 
 
-async def login(ctx: ServiceContext, email: str, password: str, otp: str | None = None) -> TokenPair:
+async def login(
+    ctx: ServiceContext, email: str, password: str, otp: str | None = None
+) -> TokenPair:
     """Tokens for email + password (+ `otp` when the account uses 2FA).
 
     Raises TwoFactorChallenge when a code is needed and none was sent, and
@@ -81,11 +83,15 @@ async def login(ctx: ServiceContext, email: str, password: str, otp: str | None 
         now = utcnow()
         ok = passwords.verify_password(user.password_hash if user else None, password)
         if user is None:
-            failure, reason = Unauthenticated(INVALID_CREDENTIALS, reason="credentials"), "unknown_email"
+            failure, reason = (
+                Unauthenticated(INVALID_CREDENTIALS, reason="credentials"),
+                "unknown_email",
+            )
         elif user.locked_until and user.locked_until > now:
             retry = int((user.locked_until - now).total_seconds()) + 1
             failure = AccountLocked(
-                "Too many failed logins; the account is locked for a while.", retryAfterSeconds=retry
+                "Too many failed logins; the account is locked for a while.",
+                retryAfterSeconds=retry,
             )
             reason = "locked"
         elif not user.is_active:
@@ -103,10 +109,15 @@ async def login(ctx: ServiceContext, email: str, password: str, otp: str | None 
                 failure = Unauthenticated("Invalid two-factor code.", reason="two_factor_code")
         elif two_factor.required_for(ctx, user):
             access, expires = issue_access_token(
-                Principal(user.id, user.role, user.clinic_id), ctx.settings.jwt_secret,
-                ENROLL_TOKEN_TTL_SECONDS, scope=ENROLL_SCOPE,
+                Principal(user.id, user.role, user.clinic_id),
+                ctx.settings.jwt_secret,
+                ENROLL_TOKEN_TTL_SECONDS,
+                scope=ENROLL_SCOPE,
             )
-            failure, reason = EnrollmentOnlyLogin(access, expires, user), "two_factor_enrollment_needed"
+            failure, reason = (
+                EnrollmentOnlyLogin(access, expires, user),
+                "two_factor_enrollment_needed",
+            )
         else:
             reason = ""
         audit.record(
@@ -117,7 +128,9 @@ async def login(ctx: ServiceContext, email: str, password: str, otp: str | None 
             target_type="user",
             target_id=user.id if user else None,
             outcome="failure" if failure else "success",
-            details={"reason": reason} if failure else ({"method": method} if method != "password" else {}),
+            details={"reason": reason}
+            if failure
+            else ({"method": method} if method != "password" else {}),
             request_id=ctx.request_id,
             ip=ctx.ip,
         )
@@ -143,7 +156,8 @@ async def verify_two_factor(ctx: ServiceContext, challenge_token: str, code: str
         if user.locked_until and user.locked_until > now:
             retry = int((user.locked_until - now).total_seconds()) + 1
             failure = AccountLocked(
-                "Too many failed logins; the account is locked for a while.", retryAfterSeconds=retry
+                "Too many failed logins; the account is locked for a while.",
+                retryAfterSeconds=retry,
             )
             reason = "locked"
         else:
@@ -152,10 +166,16 @@ async def verify_two_factor(ctx: ServiceContext, challenge_token: str, code: str
             if not method:
                 failure = Unauthenticated("Invalid two-factor code.", reason="two_factor_code")
         audit.record(
-            db, "auth.login", clinic_id=user.clinic_id, actor_user_id=user.id, target_type="user",
-            target_id=user.id, outcome="failure" if failure else "success",
+            db,
+            "auth.login",
+            clinic_id=user.clinic_id,
+            actor_user_id=user.id,
+            target_type="user",
+            target_id=user.id,
+            outcome="failure" if failure else "success",
             details={"reason": reason} if failure else {"method": method},
-            request_id=ctx.request_id, ip=ctx.ip,
+            request_id=ctx.request_id,
+            ip=ctx.ip,
         )
         if failure is None:
             user.failed_login_count = 0
@@ -200,11 +220,19 @@ async def refresh(ctx: ServiceContext, refresh_token: str) -> TokenPair:
                 # A rotated token came back: assume theft and end the whole login.
                 await _revoke_family(db, row.family_id, now)
                 audit.record(
-                    db, "auth.refresh_reuse", clinic_id=row.clinic_id, actor_user_id=row.user_id,
-                    target_type="user", target_id=row.user_id, outcome="denied",
-                    request_id=ctx.request_id, ip=ctx.ip,
+                    db,
+                    "auth.refresh_reuse",
+                    clinic_id=row.clinic_id,
+                    actor_user_id=row.user_id,
+                    target_type="user",
+                    target_id=row.user_id,
+                    outcome="denied",
+                    request_id=ctx.request_id,
+                    ip=ctx.ip,
                 )
-            failure = Unauthenticated("Refresh token was already used or revoked.", reason="revoked")
+            failure = Unauthenticated(
+                "Refresh token was already used or revoked.", reason="revoked"
+            )
         elif row.expires_at <= now:
             failure = Unauthenticated("Refresh token expired; log in again.", reason="expired")
         elif not user.is_active:
@@ -238,14 +266,16 @@ async def logout(ctx: ServiceContext, refresh_token: str | None) -> None:
             if row is not None:
                 await _revoke_family(db, row.family_id, now)
         else:
-            await db.execute(
-                update(RefreshToken)
-                .where(RefreshToken.user_id == principal.user_id, RefreshToken.revoked_at.is_(None))
-                .values(revoked_at=now)
-            )
+            await _revoke(db, RefreshToken.user_id == principal.user_id, now)
         audit.record(
-            db, "auth.logout", clinic_id=principal.clinic_id, actor_user_id=principal.user_id,
-            target_type="user", target_id=principal.user_id, request_id=ctx.request_id, ip=ctx.ip,
+            db,
+            "auth.logout",
+            clinic_id=principal.clinic_id,
+            actor_user_id=principal.user_id,
+            target_type="user",
+            target_id=principal.user_id,
+            request_id=ctx.request_id,
+            ip=ctx.ip,
         )
 
 
@@ -257,19 +287,23 @@ async def change_password(ctx: ServiceContext, current: str, new: str) -> None:
         if user is None or not passwords.verify_password(user.password_hash, current):
             raise ValidationFailed("Current password is wrong.", field="currentPassword")
         if current == new:
-            raise ValidationFailed("New password must differ from the current one.", field="newPassword")
+            raise ValidationFailed(
+                "New password must differ from the current one.", field="newPassword"
+            )
         now = utcnow()
         user.password_hash = passwords.hash_password(new)
         user.password_changed_at = now
         # Every other login ends: a changed password should lock out whoever else had it.
-        await db.execute(
-            update(RefreshToken)
-            .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
-            .values(revoked_at=now)
-        )
+        await _revoke(db, RefreshToken.user_id == user.id, now)
         audit.record(
-            db, "auth.password_changed", clinic_id=user.clinic_id, actor_user_id=user.id,
-            target_type="user", target_id=user.id, request_id=ctx.request_id, ip=ctx.ip,
+            db,
+            "auth.password_changed",
+            clinic_id=user.clinic_id,
+            actor_user_id=user.id,
+            target_type="user",
+            target_id=user.id,
+            request_id=ctx.request_id,
+            ip=ctx.ip,
         )
 
 
@@ -291,8 +325,14 @@ async def accept_invitation(ctx: ServiceContext, token: str, password: str) -> T
         user.password_changed_at = now
         user.is_active = True
         audit.record(
-            db, "user.invitation_accepted", clinic_id=user.clinic_id, actor_user_id=user.id,
-            target_type="user", target_id=user.id, request_id=ctx.request_id, ip=ctx.ip,
+            db,
+            "user.invitation_accepted",
+            clinic_id=user.clinic_id,
+            actor_user_id=user.id,
+            target_type="user",
+            target_id=user.id,
+            request_id=ctx.request_id,
+            ip=ctx.ip,
         )
         return _issue(ctx, db, user, family_id=uuid.uuid4())
 
@@ -324,8 +364,11 @@ def _issue(ctx: ServiceContext, db: AsyncSession, user: User, *, family_id: uuid
 
 
 async def _revoke_family(db: AsyncSession, family_id: uuid.UUID, now: datetime) -> None:
+    await _revoke(db, RefreshToken.family_id == family_id, now)
+
+
+async def _revoke(db: AsyncSession, which: ColumnElement[bool], now: datetime) -> None:
+    """Revoke the still-live refresh tokens that `which` selects."""
     await db.execute(
-        update(RefreshToken)
-        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=now)
+        update(RefreshToken).where(which, RefreshToken.revoked_at.is_(None)).values(revoked_at=now)
     )

@@ -56,8 +56,14 @@ async def create_clinic(
     except IntegrityError as exc:
         raise Conflict("A clinic with that slug already exists.", field="slug") from exc
     audit.record(
-        ctx.db, "clinic.created", clinic_id=clinic.id, actor_user_id=principal.user_id,
-        target_type="clinic", target_id=clinic.id, request_id=ctx.request_id, ip=ctx.ip,
+        ctx.db,
+        "clinic.created",
+        clinic_id=clinic.id,
+        actor_user_id=principal.user_id,
+        target_type="clinic",
+        target_id=clinic.id,
+        request_id=ctx.request_id,
+        ip=ctx.ip,
     )
     return clinic
 

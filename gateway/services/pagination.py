@@ -55,7 +55,9 @@ def decode_cursor(cursor: str, arity: int) -> list[Any]:
             raise ValueError
         return [_typed(v) for v in values]
     except (ValueError, TypeError, json.JSONDecodeError) as exc:
-        raise ValidationFailed("The `after` cursor is not valid for this list.", field="after") from exc
+        raise ValidationFailed(
+            "The `after` cursor is not valid for this list.", field="after"
+        ) from exc
 
 
 def check_page_size(first: int, maximum: int) -> int:

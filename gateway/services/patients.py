@@ -75,7 +75,9 @@ async def list_patients(
     rows = list(await ctx.db.scalars(query.order_by(*order).limit(first + 1)))
     items = rows[:first]
     for p in items:  # queued, written in batches: a list read costs no extra statement
-        audit.record_read(ctx, "patient.read", clinic_id=p.clinic_id, target_type="patient", target_id=p.id)
+        audit.record_read(
+            ctx, "patient.read", clinic_id=p.clinic_id, target_type="patient", target_id=p.id
+        )
     return Page(items, len(rows) > first, [encode_cursor(_sort_key(p)) for p in items])
 
 
@@ -87,7 +89,13 @@ async def get_patient(ctx: ServiceContext, patient_id: uuid.UUID) -> Patient:
     )
     if patient is None:
         raise NotFound("Patient not found.")
-    audit.record_read(ctx, "patient.read", clinic_id=patient.clinic_id, target_type="patient", target_id=patient.id)
+    audit.record_read(
+        ctx,
+        "patient.read",
+        clinic_id=patient.clinic_id,
+        target_type="patient",
+        target_id=patient.id,
+    )
     return patient
 
 
@@ -103,13 +111,21 @@ async def create_patient(ctx: ServiceContext, fields: PatientFields) -> Patient:
     ctx.db.add(patient)
     await _flush_unique(ctx)
     audit.record(
-        ctx.db, "patient.created", clinic_id=patient.clinic_id, actor_user_id=principal.user_id,
-        target_type="patient", target_id=patient.id, request_id=ctx.request_id, ip=ctx.ip,
+        ctx.db,
+        "patient.created",
+        clinic_id=patient.clinic_id,
+        actor_user_id=principal.user_id,
+        target_type="patient",
+        target_id=patient.id,
+        request_id=ctx.request_id,
+        ip=ctx.ip,
     )
     return patient
 
 
-async def update_patient(ctx: ServiceContext, patient_id: uuid.UUID, fields: PatientFields) -> Patient:
+async def update_patient(
+    ctx: ServiceContext, patient_id: uuid.UUID, fields: PatientFields
+) -> Patient:
     principal = ctx.require_principal()
     require(principal, Action.PATIENT_WRITE)
     patient = await get_patient(ctx, patient_id)
@@ -117,9 +133,15 @@ async def update_patient(ctx: ServiceContext, patient_id: uuid.UUID, fields: Pat
     patient.updated_at = utcnow()
     await _flush_unique(ctx)
     audit.record(
-        ctx.db, "patient.updated", clinic_id=patient.clinic_id, actor_user_id=principal.user_id,
-        target_type="patient", target_id=patient.id, details={"fields": sorted(changed)},
-        request_id=ctx.request_id, ip=ctx.ip,
+        ctx.db,
+        "patient.updated",
+        clinic_id=patient.clinic_id,
+        actor_user_id=principal.user_id,
+        target_type="patient",
+        target_id=patient.id,
+        details={"fields": sorted(changed)},
+        request_id=ctx.request_id,
+        ip=ctx.ip,
     )
     return patient
 
@@ -131,9 +153,14 @@ async def set_archived(ctx: ServiceContext, patient_id: uuid.UUID, archived: boo
     patient.archived = archived
     patient.updated_at = utcnow()
     audit.record(
-        ctx.db, "patient.archived" if archived else "patient.unarchived",
-        clinic_id=patient.clinic_id, actor_user_id=principal.user_id,
-        target_type="patient", target_id=patient.id, request_id=ctx.request_id, ip=ctx.ip,
+        ctx.db,
+        "patient.archived" if archived else "patient.unarchived",
+        clinic_id=patient.clinic_id,
+        actor_user_id=principal.user_id,
+        target_type="patient",
+        target_id=patient.id,
+        request_id=ctx.request_id,
+        ip=ctx.ip,
     )
     return patient
 
@@ -152,8 +179,12 @@ async def _apply(ctx: ServiceContext, patient: Patient, fields: PatientFields) -
         put("last_name", validation.required_text(fields.last_name, "lastName", max_length=100))  # type: ignore[arg-type]
     if fields.date_of_birth is not UNSET:
         dob = fields.date_of_birth
-        if dob is not None and (not isinstance(dob, date) or dob > utcnow().date() or dob.year < 1900):
-            raise ValidationFailed("`dateOfBirth` must be a past date after 1900.", field="dateOfBirth")
+        if dob is not None and (
+            not isinstance(dob, date) or dob > utcnow().date() or dob.year < 1900
+        ):
+            raise ValidationFailed(
+                "`dateOfBirth` must be a past date after 1900.", field="dateOfBirth"
+            )
         put("date_of_birth", dob)
     if fields.email is not UNSET:
         put("email", validation.email(fields.email, required=False))  # type: ignore[arg-type]
@@ -178,7 +209,9 @@ async def _apply(ctx: ServiceContext, patient: Patient, fields: PatientFields) -
                 )
             )
             if account is None:
-                raise ValidationFailed("`userId` must be a patient account of this clinic.", field="userId")
+                raise ValidationFailed(
+                    "`userId` must be a patient account of this clinic.", field="userId"
+                )
         put("user_id", fields.user_id)
     return changed
 

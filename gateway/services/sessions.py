@@ -15,7 +15,15 @@ from gateway.auth.permissions import (
     require,
     session_filter,
 )
-from gateway.db.models import Clinic, CounselingSession, Modality, Patient, Role, SessionStatus, User
+from gateway.db.models import (
+    Clinic,
+    CounselingSession,
+    Modality,
+    Patient,
+    Role,
+    SessionStatus,
+    User,
+)
 from gateway.db.types import utcnow
 from gateway.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from gateway.services import audit
@@ -36,7 +44,12 @@ class SessionFilter:
 
 
 async def list_sessions(
-    ctx: ServiceContext, flt: SessionFilter, *, first: int, after: str | None, newest_first: bool = False
+    ctx: ServiceContext,
+    flt: SessionFilter,
+    *,
+    first: int,
+    after: str | None,
+    newest_first: bool = False,
 ) -> Page[CounselingSession]:
     principal = ctx.require_principal()
     require(principal, Action.SESSION_READ)
@@ -81,7 +94,9 @@ async def get_session(ctx: ServiceContext, session_id: uuid.UUID) -> CounselingS
     principal = ctx.require_principal()
     require(principal, Action.SESSION_READ)
     row = await ctx.db.scalar(
-        select(CounselingSession).where(CounselingSession.id == session_id, session_filter(principal))
+        select(CounselingSession).where(
+            CounselingSession.id == session_id, session_filter(principal)
+        )
     )
     if row is None:
         raise NotFound("Session not found.")
@@ -93,8 +108,14 @@ def read_notes(ctx: ServiceContext, session: CounselingSession) -> str | None:
         raise Forbidden("Only the counselor holding this session can read its notes.")
     if not session.notes_encrypted:
         return None
-    audit.record_read(ctx, "session.notes_read", clinic_id=session.clinic_id, target_type="session",
-                      target_id=session.id, patient_id=session.patient_id)
+    audit.record_read(
+        ctx,
+        "session.notes_read",
+        clinic_id=session.clinic_id,
+        target_type="session",
+        target_id=session.id,
+        patient_id=session.patient_id,
+    )
     return ctx.cipher.decrypt(session.notes_encrypted)
 
 
@@ -156,15 +177,28 @@ async def reschedule_session(
     _require_status(row, SessionStatus.SCHEDULED, "rescheduled")
     start, end = _slot(starts_at, duration_minutes or row.duration_minutes)
     await _lock_counselor(ctx, row.clinic_id, row.counselor_id)
-    await _check_free(ctx, row.clinic_id, row.counselor_id, row.patient_id, start, end, exclude=row.id)
+    await _check_free(
+        ctx, row.clinic_id, row.counselor_id, row.patient_id, start, end, exclude=row.id
+    )
     before = {"from": row.starts_at.isoformat(), "fromDuration": row.duration_minutes}
-    row.starts_at, row.ends_at, row.duration_minutes = start, end, int((end - start).total_seconds() // 60)
+    row.starts_at, row.ends_at, row.duration_minutes = (
+        start,
+        end,
+        int((end - start).total_seconds() // 60),
+    )
     row.updated_at = utcnow()
-    _audit(ctx, "session.rescheduled", row, {**before, "to": start.isoformat(), "toDuration": row.duration_minutes})
+    _audit(
+        ctx,
+        "session.rescheduled",
+        row,
+        {**before, "to": start.isoformat(), "toDuration": row.duration_minutes},
+    )
     return row
 
 
-async def cancel_session(ctx: ServiceContext, session_id: uuid.UUID, reason: str | None) -> CounselingSession:
+async def cancel_session(
+    ctx: ServiceContext, session_id: uuid.UUID, reason: str | None
+) -> CounselingSession:
     row = await _managed(ctx, session_id)
     _require_status(row, SessionStatus.SCHEDULED, "cancelled")
     if reason is not None and len(reason) > 500:
@@ -202,7 +236,9 @@ async def update_notes(ctx: ServiceContext, session_id: uuid.UUID, notes: str) -
 
 def _write_notes(ctx: ServiceContext, row: CounselingSession, notes: str) -> None:
     if not may_read_notes(ctx.require_principal(), row):
-        raise Forbidden("Only the counselor holding this session can write its notes.", field="notes")
+        raise Forbidden(
+            "Only the counselor holding this session can write its notes.", field="notes"
+        )
     if len(notes) > MAX_NOTES:
         raise ValidationFailed(f"`notes` is longer than {MAX_NOTES} characters.", field="notes")
     row.notes_encrypted = ctx.cipher.encrypt(notes) if notes.strip() else None
@@ -224,7 +260,9 @@ def _require_status(row: CounselingSession, status: SessionStatus, verb: str) ->
 
 def _aware(value: datetime, field: str) -> datetime:
     if value.tzinfo is None:
-        raise ValidationFailed(f"`{field}` needs a time zone offset (e.g. 2026-01-05T09:00:00Z).", field=field)
+        raise ValidationFailed(
+            f"`{field}` needs a time zone offset (e.g. 2026-01-05T09:00:00Z).", field=field
+        )
     return value
 
 
@@ -233,14 +271,17 @@ def _slot(starts_at: datetime, duration_minutes: int) -> tuple[datetime, datetim
     start = _aware(starts_at, "startsAt").astimezone(UTC)
     if not MIN_DURATION <= duration_minutes <= MAX_DURATION:
         raise ValidationFailed(
-            f"`durationMinutes` must be between {MIN_DURATION} and {MAX_DURATION}.", field="durationMinutes"
+            f"`durationMinutes` must be between {MIN_DURATION} and {MAX_DURATION}.",
+            field="durationMinutes",
         )
     if start <= utcnow():
         raise ValidationFailed("Sessions cannot be booked in the past.", field="startsAt")
     return start, start + timedelta(minutes=duration_minutes)
 
 
-async def _lock_counselor(ctx: ServiceContext, clinic_id: uuid.UUID, counselor_id: uuid.UUID) -> None:
+async def _lock_counselor(
+    ctx: ServiceContext, clinic_id: uuid.UUID, counselor_id: uuid.UUID
+) -> None:
     """Check the counselor and lock their row: concurrent bookings for one counselor
     queue here on PostgreSQL, so the overlap check below cannot race."""
     counselor = await ctx.db.scalar(
@@ -278,13 +319,24 @@ async def _check_free(
     hit = clash.first()
     if hit is not None:
         who = "counselor" if hit.counselor_id == counselor_id else "patient"
-        raise Conflict(f"The {who} already has a session at that time.", field="startsAt", clash=who)
+        raise Conflict(
+            f"The {who} already has a session at that time.", field="startsAt", clash=who
+        )
 
 
-def _audit(ctx: ServiceContext, action: str, row: CounselingSession, details: dict[str, object]) -> None:
+def _audit(
+    ctx: ServiceContext, action: str, row: CounselingSession, details: dict[str, object]
+) -> None:
     principal = ctx.require_principal()
     audit.record(
-        ctx.db, action, clinic_id=row.clinic_id, actor_user_id=principal.user_id,
-        target_type="session", target_id=row.id, details=details,
-        request_id=ctx.request_id, ip=ctx.ip, patient_id=row.patient_id,
+        ctx.db,
+        action,
+        clinic_id=row.clinic_id,
+        actor_user_id=principal.user_id,
+        target_type="session",
+        target_id=row.id,
+        details=details,
+        request_id=ctx.request_id,
+        ip=ctx.ip,
+        patient_id=row.patient_id,
     )

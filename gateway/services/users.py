@@ -94,8 +94,14 @@ async def create_user(
             )
         )
     audit.record(
-        ctx.db, "user.invited" if password is None else "user.created", clinic_id=clinic_id,
-        actor_user_id=principal.user_id, target_type="user", target_id=user.id,
-        details={"role": role.value}, request_id=ctx.request_id, ip=ctx.ip,
+        ctx.db,
+        "user.invited" if password is None else "user.created",
+        clinic_id=clinic_id,
+        actor_user_id=principal.user_id,
+        target_type="user",
+        target_id=user.id,
+        details={"role": role.value},
+        request_id=ctx.request_id,
+        ip=ctx.ip,
     )
     return user, invite_token

@@ -16,7 +16,9 @@ from schema.types import Clinic, Role, User
 class CreateClinicInput:
     name: str
     slug: str = strawberry.field(description="Lower-case letters, digits and hyphens; unique")
-    timezone: str = strawberry.field(default="UTC", description="IANA time zone, e.g. Europe/London")
+    timezone: str = strawberry.field(
+        default="UTC", description="IANA time zone, e.g. Europe/London"
+    )
     currency: str = strawberry.field(default="USD", description="ISO 4217 code")
 
 
@@ -43,10 +45,16 @@ class CreateUserPayload:
 
 @strawberry.type
 class AdminMutations:
-    @strawberry.mutation(extensions=[Transactional()], description="Create a clinic (platform admins)")
+    @strawberry.mutation(
+        extensions=[Transactional()], description="Create a clinic (platform admins)"
+    )
     async def create_clinic(self, info: Info, input: CreateClinicInput) -> Clinic:
         row = await clinic_service.create_clinic(
-            info.context, name=input.name, slug=input.slug, timezone=input.timezone, currency=input.currency
+            info.context,
+            name=input.name,
+            slug=input.slug,
+            timezone=input.timezone,
+            currency=input.currency,
         )
         return Clinic.from_model(row)
 
@@ -57,7 +65,9 @@ class AdminMutations:
             email=input.email,
             full_name=input.full_name,
             role=input.role,
-            clinic_id=from_global_id(input.clinic_id, "Clinic", "clinicId") if input.clinic_id else None,
+            clinic_id=from_global_id(input.clinic_id, "Clinic", "clinicId")
+            if input.clinic_id
+            else None,
             password=input.password,
         )
         return CreateUserPayload(user=User.from_model(user), invitation_token=token)

@@ -24,7 +24,9 @@ class CreatePatientInput:
     phone: str | None = None
     emr_system: str | None = None
     emr_id: str | None = None
-    user_id: strawberry.ID | None = strawberry.field(default=None, description="The patient's own login")
+    user_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The patient's own login"
+    )
 
 
 @strawberry.input(description="Only the fields you send change; send null to clear an optional one")
@@ -56,14 +58,22 @@ def _fields(data: CreatePatientInput | UpdatePatientInput) -> PatientFields:
 class PatientMutations:
     @strawberry.mutation(extensions=[Transactional()])
     async def create_patient(self, info: Info, input: CreatePatientInput) -> Patient:
-        return Patient.from_model(await patient_service.create_patient(info.context, _fields(input)))
+        return Patient.from_model(
+            await patient_service.create_patient(info.context, _fields(input))
+        )
 
     @strawberry.mutation(extensions=[Transactional()])
-    async def update_patient(self, info: Info, id: strawberry.ID, input: UpdatePatientInput) -> Patient:
+    async def update_patient(
+        self, info: Info, id: strawberry.ID, input: UpdatePatientInput
+    ) -> Patient:
         row_id = from_global_id(id, "Patient")
-        return Patient.from_model(await patient_service.update_patient(info.context, row_id, _fields(input)))
+        return Patient.from_model(
+            await patient_service.update_patient(info.context, row_id, _fields(input))
+        )
 
-    @strawberry.mutation(extensions=[Transactional()], description="Hide from lists; keeps all history")
+    @strawberry.mutation(
+        extensions=[Transactional()], description="Hide from lists; keeps all history"
+    )
     async def archive_patient(self, info: Info, id: strawberry.ID) -> Patient:
         row_id = from_global_id(id, "Patient")
         return Patient.from_model(await patient_service.set_archived(info.context, row_id, True))

@@ -32,7 +32,9 @@ def _counts(url: str) -> dict[str, int]:
             async with database.transaction(TenantScope.cross_clinic()) as db:
                 out = {}
                 for model in (Clinic, User, Patient, CounselingSession):
-                    out[model.__tablename__] = await db.scalar(select(func.count()).select_from(model)) or 0
+                    out[model.__tablename__] = (
+                        await db.scalar(select(func.count()).select_from(model)) or 0
+                    )
                 roles = await db.scalars(select(User.role).distinct())
                 out["roles"] = len(set(roles))
                 return out
@@ -65,7 +67,9 @@ def test_seed_demo_refuses_production(sqlite_env: str, monkeypatch: pytest.Monke
     assert "refusing" in result.output
 
 
-def test_create_admin_creates_once_and_explains_a_duplicate(sqlite_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_create_admin_creates_once_and_explains_a_duplicate(
+    sqlite_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert runner.invoke(app, ["migrate"]).exit_code == 0
     monkeypatch.setenv("SANTANA_ADMIN_PASSWORD", "operator-password-1")
     ok = runner.invoke(app, ["create-admin", "--email", "Ops@Example.test"])

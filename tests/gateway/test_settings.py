@@ -25,7 +25,9 @@ def test_production_refuses_a_short_or_default_jwt_secret() -> None:
         load_settings(app_env="production", data_encryption_keys=key)
     with pytest.raises(ValidationError, match="at least 64"):
         load_settings(app_env="production", jwt_secret="x" * 63, data_encryption_keys=key)
-    settings = load_settings(app_env="production", jwt_secret=STRONG_SECRET, data_encryption_keys=key)
+    settings = load_settings(
+        app_env="production", jwt_secret=STRONG_SECRET, data_encryption_keys=key
+    )
     assert not settings.graphiql_enabled
 
 
@@ -56,5 +58,7 @@ def test_readme_documents_every_setting() -> None:
     from gateway.settings import Settings
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    missing = [name.upper() for name in Settings.model_fields if f"| `{name.upper()}` |" not in readme]
+    missing = [
+        name.upper() for name in Settings.model_fields if f"| `{name.upper()}` |" not in readme
+    ]
     assert missing == [], f"README configuration table lacks {missing}"

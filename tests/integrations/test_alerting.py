@@ -44,8 +44,13 @@ class HangingPager(MemoryMail):
 
 
 FIRING = Alert(
-    key="error_rate", severity="critical", priority="P1", title="Error rate above 5%",
-    message="7.0% of requests failed in the last 5 min", value=0.07, threshold=0.05,
+    key="error_rate",
+    severity="critical",
+    priority="P1",
+    title="Error rate above 5%",
+    message="7.0% of requests failed in the last 5 min",
+    value=0.07,
+    threshold=0.05,
 )
 
 
@@ -54,13 +59,21 @@ async def test_alerts_go_to_each_listed_plugin_with_platform_config(
 ) -> None:
     """One listed plugin raises (quoting its key), one hangs: the working one still gets the
     alert, with the operator's env config, and the failing key never reaches the log."""
-    for name, key in (("OPS_MAIL", OPS_KEY), ("BROKEN_PAGER", "key-broken-1a2b3c"),
-                      ("HANGING_PAGER", "key-hanging-4d5e6f")):
+    for name, key in (
+        ("OPS_MAIL", OPS_KEY),
+        ("BROKEN_PAGER", "key-broken-1a2b3c"),
+        ("HANGING_PAGER", "key-hanging-4d5e6f"),
+    ):
         monkeypatch.setenv(f"{name}_SENDER", "alerts@platform.test")
         monkeypatch.setenv(f"{name}_API_KEY", key)
-    ops, broken, hanging = OpsMail("ops_mail"), BrokenPager("broken_pager"), HangingPager("hanging_pager")
+    ops, broken, hanging = (
+        OpsMail("ops_mail"),
+        BrokenPager("broken_pager"),
+        HangingPager("hanging_pager"),
+    )
     settings = load_settings(
-        app_env="test", alert_plugins="broken_pager, hanging_pager, ops_mail, not_installed",
+        app_env="test",
+        alert_plugins="broken_pager, hanging_pager, ops_mail, not_installed",
         integration_timeout_seconds=0.2,
     )
     hub = IntegrationHub.create(
@@ -72,7 +85,12 @@ async def test_alerts_go_to_each_listed_plugin_with_platform_config(
     finally:
         await hub.close()
     [(notice, key, clinic)] = ops.notices
-    assert (notice.key, notice.priority, notice.state, notice.value) == ("error_rate", "P1", "firing", 0.07)
+    assert (notice.key, notice.priority, notice.state, notice.value) == (
+        "error_rate",
+        "P1",
+        "firing",
+        0.07,
+    )
     assert key == OPS_KEY and clinic is None
     logged = caplog.text
     assert "broken_pager failed" in logged and "hanging_pager failed" in logged

@@ -257,10 +257,9 @@ ATTEMPTS = [
     A("completeSession-A", "completeSession(id: A's past session, notes: ...)",
       'mutation($id: ID!) { completeSession(id: $id, notes: "x") { id status notes } }',
       ids(id=lambda w: w.a.past_session), staff(NF)),
-    # Patients may read sessions, so they get as far as the lookup: NOT_FOUND too.
     A("updateSessionNotes-A", "updateSessionNotes(id: A's past session)",
       'mutation($id: ID!) { updateSessionNotes(id: $id, notes: "x") { id notes } }',
-      ids(id=lambda w: w.a.past_session), every(NF)),
+      ids(id=lambda w: w.a.past_session), staff(NF)),
     A("enableIntegration-in-A", "enableIntegration(clinicId: A) with B's mail address", ENABLE,
       a_clinic_and(config={"from_address": "mole@b.test"}), every(FORBIDDEN)),
     A("updateIntegration-in-A", "updateIntegration(clinicId: A) replacing A's API key",

@@ -15,18 +15,24 @@ from tests.conftest import GraphQLClient
 from tests.factories import World
 
 
-async def test_syntax_and_unknown_field_errors_are_validation_errors(client: GraphQLClient, world: World) -> None:
+async def test_syntax_and_unknown_field_errors_are_validation_errors(
+    client: GraphQLClient, world: World
+) -> None:
     assert await client.error_code("{ me { ", user=world.a.admin) == "GRAPHQL_VALIDATION"
     assert await client.error_code("{ me { salary } }", user=world.a.admin) == "GRAPHQL_VALIDATION"
     body = await client.execute(
-        "query($f: Int!) { patients(first: $f) { nodes { id } } }", {"f": "many"}, user=world.a.admin
+        "query($f: Int!) { patients(first: $f) { nodes { id } } }",
+        {"f": "many"},
+        user=world.a.admin,
     )
     assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION"
 
 
 async def test_garbage_ids_are_validation_errors(client: GraphQLClient, world: World) -> None:
     for bad in ("not-an-id", to_global_id("Clinic", world.a.clinic.id)):
-        body = await client.execute("query($id: ID!) { patient(id: $id) { id } }", {"id": bad}, user=world.a.admin)
+        body = await client.execute(
+            "query($id: ID!) { patient(id: $id) { id } }", {"id": bad}, user=world.a.admin
+        )
         assert body["errors"][0]["extensions"]["code"] == "VALIDATION", bad
 
 
@@ -46,7 +52,10 @@ async def test_unexpected_errors_are_masked_and_logged_with_the_request_id(
         response = await client.http.post(
             "/graphql",
             json={"query": query, "variables": {"id": session_id}},
-            headers={"Authorization": f"Bearer {client.token_for(world.a.counselor)}", "X-Request-ID": "req-123"},
+            headers={
+                "Authorization": f"Bearer {client.token_for(world.a.counselor)}",
+                "X-Request-ID": "req-123",
+            },
         )
     body = response.json()
     assert response.headers["x-request-id"] == "req-123"
@@ -60,5 +69,11 @@ async def test_unexpected_errors_are_masked_and_logged_with_the_request_id(
 
 async def test_queries_nested_too_deep_are_refused(client: GraphQLClient, world: World) -> None:
     # A client (or an attacker) nesting session -> patient -> session ... 20 levels deep.
-    deep = "{ me { clinic { patients { nodes { " + "sessions { patient { " * 10 + "id" + " } }" * 10 + " } } } } }"
+    deep = (
+        "{ me { clinic { patients { nodes { "
+        + "sessions { patient { " * 10
+        + "id"
+        + " } }" * 10
+        + " } } } } }"
+    )
     assert await client.error_code(deep, user=world.a.admin) == "GRAPHQL_VALIDATION"

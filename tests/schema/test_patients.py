@@ -90,9 +90,15 @@ async def test_counselor_creates_patient_readable_by_id_and_audited(
 ) -> None:
     """A counselor creates a patient with every field; it reads back, is listed, and is audited."""
     created = await create(
-        client, world.a.counselor, firstName="  Grace ", lastName="Hopper",
-        dateOfBirth="1985-12-09", email="Grace.Hopper@Example.COM", phone="+1 555 0100",
-        emrSystem="epic", emrId="E-42",
+        client,
+        world.a.counselor,
+        firstName="  Grace ",
+        lastName="Hopper",
+        dateOfBirth="1985-12-09",
+        email="Grace.Hopper@Example.COM",
+        phone="+1 555 0100",
+        emrSystem="epic",
+        emrId="E-42",
     )
     assert created["firstName"] == "Grace" and created["fullName"] == "Grace Hopper"
     assert created["email"] == "grace.hopper@example.com"
@@ -122,10 +128,25 @@ async def test_update_changes_only_the_fields_sent_and_audits_their_names(
 
 async def test_update_with_null_clears_optional_fields(client: GraphQLClient, world: World) -> None:
     """Sending null for email, phone, dateOfBirth and the EMR link clears them; names stay."""
-    patient = await create(client, world.a.admin, email="x@example.com", phone="12345",
-                           dateOfBirth="1990-01-01", emrSystem="cerner", emrId="C-1")
-    updated = await update(client, world.a.admin, patient["id"], email=None, phone=None,
-                           dateOfBirth=None, emrSystem=None, emrId=None)
+    patient = await create(
+        client,
+        world.a.admin,
+        email="x@example.com",
+        phone="12345",
+        dateOfBirth="1990-01-01",
+        emrSystem="cerner",
+        emrId="C-1",
+    )
+    updated = await update(
+        client,
+        world.a.admin,
+        patient["id"],
+        email=None,
+        phone=None,
+        dateOfBirth=None,
+        emrSystem=None,
+        emrId=None,
+    )
     expected = {**patient, "email": None, "phone": None, "dateOfBirth": None, "emr": None}
     assert updated == expected
     assert await fetch(client, world.a.admin, patient["id"]) == expected
@@ -170,8 +191,14 @@ async def test_cursor_pagination_walks_every_patient_once_in_name_order(
     client: GraphQLClient, world: World
 ) -> None:
     """Pages of 2 (with same-name patients tied on id) yield each patient once, in order."""
-    for first, last in [("Zed", "Aaron"), ("Amy", "Aaron"), ("Twin", "Same"), ("Twin", "Same"),
-                        ("Twin", "Same"), ("Bob", "Zulu")]:
+    for first, last in [
+        ("Zed", "Aaron"),
+        ("Amy", "Aaron"),
+        ("Twin", "Same"),
+        ("Twin", "Same"),
+        ("Twin", "Same"),
+        ("Bob", "Zulu"),
+    ]:
         await create(client, world.a.admin, firstName=first, lastName=last)
     one_page = await listing(client, world.a.admin)
     everything = one_page["nodes"]
@@ -308,8 +335,11 @@ async def test_same_emr_id_is_allowed_in_another_clinic_or_system(
 
 @pytest.mark.parametrize(
     "bad_id",
-    [to_global_id("User", uuid.uuid4()), to_global_id("CounselingSession", uuid.uuid4()),
-     "garbage!"],
+    [
+        to_global_id("User", uuid.uuid4()),
+        to_global_id("CounselingSession", uuid.uuid4()),
+        "garbage!",
+    ],
 )
 async def test_wrong_kind_of_id_is_a_validation_error(
     client: GraphQLClient, world: World, database: Database, bad_id: str
@@ -365,11 +395,16 @@ async def test_page_size_bounds_are_accepted(client: GraphQLClient, world: World
     assert len((await listing(client, world.a.admin, first=100))["nodes"]) == 3
 
 
-async def test_search_treats_wildcards_as_plain_characters(client: GraphQLClient, world: World) -> None:
+async def test_search_treats_wildcards_as_plain_characters(
+    client: GraphQLClient, world: World
+) -> None:
     """Searching for an email with `_` finds it, and `%` alone matches nobody."""
     create = "mutation($i: CreatePatientInput!) { createPatient(input: $i) { id } }"
-    await client.data(create, {"i": {"firstName": "Wil", "lastName": "Card", "email": "wil_card@x.test"}},
-                      user=world.a.admin)
+    await client.data(
+        create,
+        {"i": {"firstName": "Wil", "lastName": "Card", "email": "wil_card@x.test"}},
+        user=world.a.admin,
+    )
     query = "query($s: String!) { patients(search: $s) { nodes { email } } }"
     found = await client.data(query, {"s": "wil_card"}, user=world.a.admin)
     assert [n["email"] for n in found["patients"]["nodes"]] == ["wil_card@x.test"]

@@ -48,9 +48,17 @@ async def book_for_counselor2(client: GraphQLClient, world: World) -> str:
     """A session of the second counselor with a patient who has no login."""
     a = world.a
     start = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0) + timedelta(days=3)
-    data = await client.data(SCHEDULE, {"input": {
-        "patientId": gid("Patient", a.patients[1]), "counselorId": gid("User", a.counselor2),
-        "startsAt": start.isoformat()}}, user=a.admin)
+    data = await client.data(
+        SCHEDULE,
+        {
+            "input": {
+                "patientId": gid("Patient", a.patients[1]),
+                "counselorId": gid("User", a.counselor2),
+                "startsAt": start.isoformat(),
+            }
+        },
+        user=a.admin,
+    )
     return str(data["scheduleSession"]["id"])
 
 
@@ -109,27 +117,47 @@ def patient_writes(world: World) -> dict[str, tuple[str, dict[str, Any]]]:
     booking = {"patientId": own, "counselorId": gid("User", a.counselor), "startsAt": start}
     account = {"email": "friend@x.test", "fullName": "Friend", "role": "PATIENT"}
     return {
-        "createPatient": ("mutation($i: CreatePatientInput!) { createPatient(input: $i) { id } }",
-                          {"i": {"firstName": "Eve", "lastName": "Intruder"}}),
-        "updatePatient": ('mutation($id: ID!) { updatePatient(id: $id, input: {firstName: "Me"}) '
-                          "{ id } }", {"id": own}),
+        "createPatient": (
+            "mutation($i: CreatePatientInput!) { createPatient(input: $i) { id } }",
+            {"i": {"firstName": "Eve", "lastName": "Intruder"}},
+        ),
+        "updatePatient": (
+            'mutation($id: ID!) { updatePatient(id: $id, input: {firstName: "Me"}) { id } }',
+            {"id": own},
+        ),
         "archivePatient": ("mutation($id: ID!) { archivePatient(id: $id) { id } }", {"id": own}),
         "scheduleSession": (SCHEDULE, {"input": booking}),
-        "rescheduleSession": ("mutation($id: ID!, $t: DateTime!) { rescheduleSession(id: $id, "
-                              "startsAt: $t) { id } }", {"id": upcoming, "t": start}),
-        "cancelSession": ('mutation($id: ID!) { cancelSession(id: $id, reason: "no") { id } }',
-                          {"id": upcoming}),
-        "completeSession": ("mutation($id: ID!) { completeSession(id: $id, noShow: true) { id } }",
-                            {"id": sid(a.past_session)}),
-        "updateSessionNotes": ('mutation($id: ID!) { updateSessionNotes(id: $id, notes: "mine") '
-                               "{ id } }", {"id": upcoming}),
+        "rescheduleSession": (
+            "mutation($id: ID!, $t: DateTime!) { rescheduleSession(id: $id, startsAt: $t) { id } }",
+            {"id": upcoming, "t": start},
+        ),
+        "cancelSession": (
+            'mutation($id: ID!) { cancelSession(id: $id, reason: "no") { id } }',
+            {"id": upcoming},
+        ),
+        "completeSession": (
+            "mutation($id: ID!) { completeSession(id: $id, noShow: true) { id } }",
+            {"id": sid(a.past_session)},
+        ),
+        "updateSessionNotes": (
+            'mutation($id: ID!) { updateSessionNotes(id: $id, notes: "mine") { id } }',
+            {"id": upcoming},
+        ),
         "createUser": (CREATE_USER, {"input": account}),
     }
 
 
-WRITES = ["createPatient", "updatePatient", "archivePatient", "scheduleSession",
-          "rescheduleSession", "cancelSession", "completeSession", "updateSessionNotes",
-          "createUser"]
+WRITES = [
+    "createPatient",
+    "updatePatient",
+    "archivePatient",
+    "scheduleSession",
+    "rescheduleSession",
+    "cancelSession",
+    "completeSession",
+    "updateSessionNotes",
+    "createUser",
+]
 
 
 @pytest.mark.parametrize("mutation", WRITES)
@@ -173,13 +201,15 @@ async def test_counselor_sees_and_changes_only_own_sessions(
     a = world.a
     other = await book_for_counselor2(client, world)
     assert sorted(await ids(client, SESSIONS, a.counselor)) == sorted(
-        [sid(a.past_session), sid(a.upcoming_session)])
+        [sid(a.past_session), sid(a.upcoming_session)]
+    )
     assert await ids(client, SESSIONS, a.counselor2) == [other]
     assert await client.error_code(SESSION, {"id": other}, user=a.counselor) == "NOT_FOUND"
     cancel = "mutation($id: ID!) { cancelSession(id: $id) { id } }"
     assert await client.error_code(cancel, {"id": other}, user=a.counselor) == "NOT_FOUND"
     assert (await client.data(SESSION, {"id": other}, user=a.counselor2))["session"]["status"] == (
-        "SCHEDULED")
+        "SCHEDULED"
+    )
     # Nested lists are fenced the same way: counselor2 sees none of counselor's sessions.
     nested = "query($id: ID!) { patient(id: $id) { sessions { id } } }"
     data = await client.data(nested, {"id": gid("Patient", a.own_patient)}, user=a.counselor2)
@@ -210,7 +240,8 @@ async def test_clinic_admin_sees_all_clinic_sessions_but_no_notes(
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert "private notes" not in str(body)
     assert await client.error_code(SESSION, {"id": sid(a.past_session)}, user=world.b.admin) == (
-        "NOT_FOUND")
+        "NOT_FOUND"
+    )
     assert sid(a.past_session) not in await ids(client, SESSIONS, world.b.admin)
 
 
@@ -228,12 +259,20 @@ async def test_platform_admin_manages_clinics_but_reads_no_clinical_data(
     made = await client.data(create, {"i": {"name": "Clinic C", "slug": "clinic-c"}}, user=root)
     slugs = [c["slug"] for c in (await client.data(clinics, user=root))["clinics"]]
     assert slugs == ["clinic-a", "clinic-b", "clinic-c"]
-    new_admin = {"email": "admin@c.test", "fullName": "Admin C", "role": "CLINIC_ADMIN",
-                 "password": NEW_PASSWORD, "clinicId": made["createClinic"]["id"]}
+    new_admin = {
+        "email": "admin@c.test",
+        "fullName": "Admin C",
+        "role": "CLINIC_ADMIN",
+        "password": NEW_PASSWORD,
+        "clinicId": made["createClinic"]["id"],
+    }
     user = (await client.data(CREATE_USER, {"input": new_admin}, user=root))["createUser"]["user"]
     assert (user["role"], user["clinic"]) == ("CLINIC_ADMIN", {"slug": "clinic-c"})
-    for query, variables in ((PATIENTS, {}), (SESSIONS, {}),
-                             (PATIENT, {"id": gid("Patient", world.a.own_patient)})):
+    for query, variables in (
+        (PATIENTS, {}),
+        (SESSIONS, {}),
+        (PATIENT, {"id": gid("Patient", world.a.own_patient)}),
+    ):
         assert await client.error_code(query, variables, user=root) == "FORBIDDEN"
     assert await client.error_code(clinics, user=world.a.admin) == "FORBIDDEN"
     variables = {"i": {"name": "Rogue", "slug": "rogue"}}
@@ -249,19 +288,35 @@ async def test_clinic_admin_creates_a_counselor_who_can_log_in(
 ) -> None:
     """The new counselor belongs to the admin's clinic, logs in, and sees that clinic's patients."""
     a = world.a
-    data = await client.data(CREATE_USER, {"input": {
-        "email": "New.Counselor@A.test", "fullName": "New Counselor", "role": "COUNSELOR",
-        "password": NEW_PASSWORD}}, user=a.admin)
+    data = await client.data(
+        CREATE_USER,
+        {
+            "input": {
+                "email": "New.Counselor@A.test",
+                "fullName": "New Counselor",
+                "role": "COUNSELOR",
+                "password": NEW_PASSWORD,
+            }
+        },
+        user=a.admin,
+    )
     assert data["createUser"]["invitationToken"] is None
     user = data["createUser"]["user"]
     user.pop("id")
-    assert user == {"email": "new.counselor@a.test", "role": "COUNSELOR", "isActive": True,
-                    "clinic": {"slug": "clinic-a"}}
+    assert user == {
+        "email": "new.counselor@a.test",
+        "role": "COUNSELOR",
+        "isActive": True,
+        "clinic": {"slug": "clinic-a"},
+    }
     body = await login(client, "new.counselor@a.test", NEW_PASSWORD)
     token = body["data"]["login"]["accessToken"]
     me = await client.data(ME, token=token)
-    assert me["me"] == {"email": "new.counselor@a.test", "role": "COUNSELOR",
-                        "clinic": {"slug": "clinic-a"}}
+    assert me["me"] == {
+        "email": "new.counselor@a.test",
+        "role": "COUNSELOR",
+        "clinic": {"slug": "clinic-a"},
+    }
     assert len((await client.data(PATIENTS, token=token))["patients"]["nodes"]) == 3
 
 
@@ -276,13 +331,22 @@ async def test_clinic_admin_creates_a_counselor_who_can_log_in(
     ],
 )
 async def test_who_may_create_which_accounts(
-    client: GraphQLClient, world: World, database: Database,
-    who: str, role: str, other_clinic: bool, code: str,
+    client: GraphQLClient,
+    world: World,
+    database: Database,
+    who: str,
+    role: str,
+    other_clinic: bool,
+    code: str,
 ) -> None:
     """Refused account creations return FORBIDDEN, create no user, and the email cannot log in."""
     before = await count(database, User)
-    account = {"email": "someone@new.test", "fullName": "Someone", "role": role,
-               "password": NEW_PASSWORD}
+    account = {
+        "email": "someone@new.test",
+        "fullName": "Someone",
+        "role": role,
+        "password": NEW_PASSWORD,
+    }
     if other_clinic:
         account["clinicId"] = gid("Clinic", world.b.clinic)
     user = getattr(world.a, who)

@@ -20,8 +20,10 @@ from tests.conftest import GraphQLClient
 from tests.factories import ClinicWorld, World
 
 # Mutations select one nested object only: see test_mutation_result_with_patient_and_counselor.
-FIELDS = ("id startsAt endsAt durationMinutes status modality cancelReason fee { amount currency }"
-          " counselor { id }")
+FIELDS = (
+    "id startsAt endsAt durationMinutes status modality cancelReason fee { amount currency }"
+    " counselor { id }"
+)
 SCHEDULE = f"""mutation($input: ScheduleSessionInput!) {{
   scheduleSession(input: $input) {{ {FIELDS} }} }}"""
 RESCHEDULE = f"""mutation($id: ID!, $startsAt: DateTime!, $duration: Int) {{
@@ -61,8 +63,12 @@ def booking(
     patient: Any, start: datetime | str, duration: int = 50, counselor: Any = None, **extra: Any
 ) -> dict[str, Any]:
     starts_at = start if isinstance(start, str) else start.isoformat()
-    data = {"patientId": gid("Patient", patient), "startsAt": starts_at,
-            "durationMinutes": duration, **extra}
+    data = {
+        "patientId": gid("Patient", patient),
+        "startsAt": starts_at,
+        "durationMinutes": duration,
+        **extra,
+    }
     if counselor is not None:
         data["counselorId"] = gid("User", counselor)
     return {"input": data}
@@ -72,8 +78,14 @@ async def book(client: GraphQLClient, user: Any, *args: Any, **kw: Any) -> dict[
     return (await client.data(SCHEDULE, booking(*args, **kw), user=user))["scheduleSession"]
 
 
-async def admin_books(client: GraphQLClient, cw: ClinicWorld, patient: Any, start: datetime,
-                      duration: int = 50, counselor: Any = None) -> dict[str, Any]:
+async def admin_books(
+    client: GraphQLClient,
+    cw: ClinicWorld,
+    patient: Any,
+    start: datetime,
+    duration: int = 50,
+    counselor: Any = None,
+) -> dict[str, Any]:
     return await book(client, cw.admin, patient, start, duration, counselor or cw.counselor)
 
 
@@ -93,9 +105,16 @@ async def past_scheduled(database: Database, cw: ClinicWorld) -> str:
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
     async with database.transaction(TenantScope.cross_clinic()) as db:
         row = CounselingSession(
-            clinic_id=cw.clinic.id, patient_id=cw.patients[1].id, counselor_id=cw.counselor.id,
-            starts_at=start, ends_at=start + timedelta(minutes=50), duration_minutes=50,
-            modality=Modality.VIDEO, status=SessionStatus.SCHEDULED, fee_amount=0, currency="USD",
+            clinic_id=cw.clinic.id,
+            patient_id=cw.patients[1].id,
+            counselor_id=cw.counselor.id,
+            starts_at=start,
+            ends_at=start + timedelta(minutes=50),
+            duration_minutes=50,
+            modality=Modality.VIDEO,
+            status=SessionStatus.SCHEDULED,
+            fee_amount=0,
+            currency="USD",
         )
         db.add(row)
     return to_global_id("CounselingSession", row.id)
@@ -114,8 +133,9 @@ async def test_admin_books_named_counselor_in_clinic_currency(
 ) -> None:
     """A clinic admin books a 60-minute phone session for a counselor; the counselor sees it."""
     a, start = world.a, slot(3, 9)
-    made = await book(client, a.admin, a.patients[1], start, 60, a.counselor,
-                      modality="PHONE", feeAmount=15000)
+    made = await book(
+        client, a.admin, a.patients[1], start, 60, a.counselor, modality="PHONE", feeAmount=15000
+    )
     assert when(made["startsAt"]) == start
     assert when(made["endsAt"]) == start + timedelta(minutes=60)
     assert (made["status"], made["modality"], made["durationMinutes"]) == ("SCHEDULED", "PHONE", 60)
@@ -136,11 +156,15 @@ async def test_who_holds_a_booked_session(
     stays empty). A counselor's own booking is theirs, with or without their own id."""
     a, before = world.a, await session_count(database)
     at = slot(3, 9)
-    cases = [(a.admin, booking(a.patients[1], at), "VALIDATION"),
-             (a.counselor, booking(a.patients[1], at, counselor=a.counselor2), "FORBIDDEN"),
-             (a.admin, booking(world.b.patients[1], at, counselor=a.counselor), "NOT_FOUND")]
-    cases += [(a.admin, booking(a.patients[1], at, counselor=who), "NOT_FOUND")
-              for who in (a.admin, a.patient_user, world.b.counselor)]
+    cases = [
+        (a.admin, booking(a.patients[1], at), "VALIDATION"),
+        (a.counselor, booking(a.patients[1], at, counselor=a.counselor2), "FORBIDDEN"),
+        (a.admin, booking(world.b.patients[1], at, counselor=a.counselor), "NOT_FOUND"),
+    ]
+    cases += [
+        (a.admin, booking(a.patients[1], at, counselor=who), "NOT_FOUND")
+        for who in (a.admin, a.patient_user, world.b.counselor)
+    ]
     for user, variables, code in cases:
         assert await client.error_code(SCHEDULE, variables, user=user) == code
     assert await session_count(database) == before
@@ -165,8 +189,14 @@ async def test_who_holds_a_booked_session(
     ],
 )
 async def test_double_booking_is_a_conflict_back_to_back_is_fine(
-    client: GraphQLClient, world: World, database: Database,
-    offset: int, duration: int, counselor: str, patient: int, clash: str | None,
+    client: GraphQLClient,
+    world: World,
+    database: Database,
+    offset: int,
+    duration: int,
+    counselor: str,
+    patient: int,
+    clash: str | None,
 ) -> None:
     """A booking overlapping the counselor's or patient's 10:00-10:50 session is CONFLICT."""
     a, start = world.a, slot(4, 10)
@@ -190,8 +220,9 @@ async def test_overlap_is_detected_across_utc_offsets(client: GraphQLClient, wor
     local = start.astimezone(timezone(timedelta(hours=2)))
     clash = booking(a.patients[2], (local + timedelta(minutes=20)).isoformat(), 50, a.counselor)
     assert await client.error_code(SCHEDULE, clash, user=a.admin) == "CONFLICT"
-    made = await book(client, a.admin, a.patients[2], (local + timedelta(minutes=50)).isoformat(),
-                      50, a.counselor)
+    made = await book(
+        client, a.admin, a.patients[2], (local + timedelta(minutes=50)).isoformat(), 50, a.counselor
+    )
     assert when(made["startsAt"]) == start + timedelta(minutes=50)
     # The answer is in UTC, exactly as every later read returns it.
     assert when(made["startsAt"]).utcoffset() == timedelta(0)
@@ -211,8 +242,12 @@ async def test_overlap_is_detected_across_utc_offsets(client: GraphQLClient, wor
     ],
 )
 async def test_booking_time_and_duration_rules(
-    client: GraphQLClient, world: World, database: Database,
-    start: str, duration: int, code: str | None,
+    client: GraphQLClient,
+    world: World,
+    database: Database,
+    start: str,
+    duration: int,
+    code: str | None,
 ) -> None:
     """Past start, missing offset, or duration outside 15..480: VALIDATION and nothing booked;
     exactly 15 and 480 minutes are fine."""
@@ -239,11 +274,13 @@ async def test_archived_patient_cannot_be_booked_until_unarchived(
     assert await session_count(database) == before
     await client.data("mutation($id: ID!) { unarchivePatient(id: $id) { id } }", pid, user=a.admin)
     assert (await client.data(SCHEDULE, vars_, user=a.admin))["scheduleSession"]["status"] == (
-        "SCHEDULED")
+        "SCHEDULED"
+    )
 
 
-async def move(client: GraphQLClient, user: Any, session_id: str, start: datetime,
-               duration: int | None = None) -> dict[str, Any]:
+async def move(
+    client: GraphQLClient, user: Any, session_id: str, start: datetime, duration: int | None = None
+) -> dict[str, Any]:
     variables = {"id": session_id, "startsAt": start.isoformat(), "duration": duration}
     return (await client.data(RESCHEDULE, variables, user=user))["rescheduleSession"]
 
@@ -265,8 +302,11 @@ async def test_reschedule_moves_the_session_and_keeps_history(
     assert await read(client, a.admin, made["id"]) == {**again, "patient": patient}
     history = [e.details for e in await audit_rows(database, "session.rescheduled")]
     steps = [(when(d["from"]), when(d["to"]), d["fromDuration"], d["toDuration"]) for d in history]
-    assert steps == [(slot(5, 9), slot(5, 9, 15), 50, 50), (slot(5, 9, 15), slot(5, 14), 50, 30),
-                     (slot(5, 14), slot(6, 9), 30, 30)]
+    assert steps == [
+        (slot(5, 9), slot(5, 9, 15), 50, 50),
+        (slot(5, 9, 15), slot(5, 14), 50, 30),
+        (slot(5, 14), slot(6, 9), 30, 30),
+    ]
     await admin_books(client, a, a.patients[2], slot(5, 9))  # the original slot is free again
 
 
@@ -450,12 +490,16 @@ async def test_bad_list_arguments_are_validation_errors(
     assert await client.error_code(LIST, variables, user=world.a.admin) == "VALIDATION"
 
 
-async def test_mutation_result_with_patient_and_counselor(client: GraphQLClient, world: World) -> None:
+async def test_mutation_result_with_patient_and_counselor(
+    client: GraphQLClient, world: World
+) -> None:
     """cancelSession answering with both `patient` and `counselor` resolves both: after the
     commit, two dataloaders reach for the database at once."""
     a = world.a
     query = "mutation($id: ID!) { cancelSession(id: $id) { patient { id } counselor { id } } }"
     variables = {"id": gid("CounselingSession", a.upcoming_session)}
     data = await client.data(query, variables, user=a.counselor)
-    assert data["cancelSession"] == {"patient": {"id": gid("Patient", a.own_patient)},
-                                     "counselor": {"id": gid("User", a.counselor)}}
+    assert data["cancelSession"] == {
+        "patient": {"id": gid("Patient", a.own_patient)},
+        "counselor": {"id": gid("User", a.counselor)},
+    }

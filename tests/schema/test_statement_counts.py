@@ -27,17 +27,31 @@ async def _add_patients(database: Database, world: World, count: int) -> None:
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=30)
     async with database.transaction(TenantScope.clinic(clinic.clinic.id)) as db:
         for i in range(count):
-            patient = Patient(clinic_id=clinic.clinic.id, first_name=f"Load{i}", last_name=f"Test{i:03d}", archived=False)
+            patient = Patient(
+                clinic_id=clinic.clinic.id,
+                first_name=f"Load{i}",
+                last_name=f"Test{i:03d}",
+                archived=False,
+            )
             db.add(patient)
             await db.flush()
             for j in range(6):
                 at = start + timedelta(days=i % 20, hours=j)
                 counselor = clinic.counselor if j % 2 else clinic.counselor2
-                db.add(CounselingSession(
-                    clinic_id=clinic.clinic.id, patient_id=patient.id, counselor_id=counselor.id,
-                    starts_at=at, ends_at=at + timedelta(minutes=50), duration_minutes=50,
-                    modality=Modality.PHONE, status=SessionStatus.COMPLETED, fee_amount=0, currency="USD",
-                ))
+                db.add(
+                    CounselingSession(
+                        clinic_id=clinic.clinic.id,
+                        patient_id=patient.id,
+                        counselor_id=counselor.id,
+                        starts_at=at,
+                        ends_at=at + timedelta(minutes=50),
+                        duration_minutes=50,
+                        modality=Modality.PHONE,
+                        status=SessionStatus.COMPLETED,
+                        fee_amount=0,
+                        currency="USD",
+                    )
+                )
 
 
 async def test_dashboard_statement_count_is_constant(
@@ -60,14 +74,20 @@ async def test_dashboard_statement_count_is_constant(
     assert counts[50] <= (4 if backend == "postgres" else 3), counts
 
 
-async def test_counselor_dashboard_shows_only_their_sessions(client: GraphQLClient, world: World, database: Database) -> None:
+async def test_counselor_dashboard_shows_only_their_sessions(
+    client: GraphQLClient, world: World, database: Database
+) -> None:
     await _add_patients(database, world, 3)
     data = await client.data(DASHBOARD, {"first": 10}, user=world.a.counselor)
-    names = {s["counselor"]["fullName"] for e in data["patients"]["edges"] for s in e["node"]["sessions"]}
+    names = {
+        s["counselor"]["fullName"] for e in data["patients"]["edges"] for s in e["node"]["sessions"]
+    }
     assert names == {"Counselor a"}
 
 
-async def test_sibling_root_fields_share_the_request_session(client: GraphQLClient, world: World) -> None:
+async def test_sibling_root_fields_share_the_request_session(
+    client: GraphQLClient, world: World
+) -> None:
     """Root fields run concurrently; each reaches the database on the same session."""
     data = await client.data(
         "{ me { email } clinic { slug } patients(first: 2) { nodes { id } } a: me { role } }",

@@ -54,7 +54,7 @@ def grant_app_role() -> None:
         "ALTER DEFAULT PRIVILEGES IN SCHEMA public "
         f'GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO "{role}"'
     )
-    for table in APPEND_ONLY_TABLES:
+    for table in APPEND_ONLY_TABLES:  # constants of ours; `role` is checked against _ROLE_NAME
         op.execute(
             f"DO $$ BEGIN IF to_regclass('public.{table}') IS NOT NULL AND EXISTS "
             f"(SELECT 1 FROM pg_attribute WHERE attrelid = 'public.{table}'::regclass AND attname = 'row_hash') "

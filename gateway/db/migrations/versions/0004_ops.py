@@ -17,7 +17,9 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("clinics") as batch_op:
-        batch_op.add_column(sa.Column("monthly_plan_fee", sa.Integer(), server_default="0", nullable=False))
+        batch_op.add_column(
+            sa.Column("monthly_plan_fee", sa.Integer(), server_default="0", nullable=False)
+        )
 
 
 def downgrade() -> None:
