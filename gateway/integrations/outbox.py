@@ -201,14 +201,19 @@ class OutboxWorker:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        claim = (
-            update(M)
-            .where(M.id.in_(due.scalar_subquery()))
-            .values(lease_owner=self.owner, lease_until=now + self.lease)
-            .returning(M.clinic_id, M.id)
-            .execution_options(synchronize_session=False)
-        )
+        # Two statements, not UPDATE ... WHERE id IN (subquery): PostgreSQL may re-run a
+        # SKIP LOCKED subquery per row, and a worker would then claim past its limit.
         async with self.hub.database.transaction(TenantScope.cross_clinic()) as db:
+            ids = list(await db.scalars(due))
+            if not ids:
+                return []
+            claim = (
+                update(M)
+                .where(M.id.in_(ids))
+                .values(lease_owner=self.owner, lease_until=now + self.lease)
+                .returning(M.clinic_id, M.id)
+                .execution_options(synchronize_session=False)
+            )
             return [(row.clinic_id, row.id) for row in await db.execute(claim)]
 
     async def _deliver(self, clinic_id: uuid.UUID, message_id: uuid.UUID, stats: RunStats) -> None:
