@@ -91,7 +91,7 @@ def serve(
     settings = load_settings()
     _logging(settings.log_level)
     uvicorn.run(
-        "gateway.app:create_app",
+        "gateway.app:create_served_app",  # create_app, with the GC tuned once started
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
@@ -99,6 +99,8 @@ def serve(
         log_level=settings.log_level.lower(),
         proxy_headers=True,
         access_log=False,
+        loop="uvloop",  # C event loop: tasks, futures and socket transports
+        http="httptools",  # C HTTP/1.1 parser instead of h11
     )
 
 

@@ -10,7 +10,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiodataloader import DataLoader
 from sqlalchemy import func, select
@@ -38,13 +38,23 @@ class Loaders:
         self.user = DataLoader(self._users)
         self.patient = DataLoader(self._patients)
         self._sessions_of_patient: dict[
-            tuple[int, bool, tuple[SessionStatus, ...]], DataLoader
+            tuple[int, bool, tuple[SessionStatus, ...], bool], DataLoader
         ] = {}
+        # Look-ahead answers per selection (AST node ids live as long as the request).
+        self.lookahead: dict[tuple[int, str], bool] = {}
+        # GraphQL User objects built from rows this request already read (by row id).
+        self.user_objects: dict[uuid.UUID, Any] = {}
 
     def sessions_of_patient(
-        self, first: int, newest_first: bool, statuses: Sequence[SessionStatus] | None
+        self,
+        first: int,
+        newest_first: bool,
+        statuses: Sequence[SessionStatus] | None,
+        with_counselor: bool = False,
     ) -> DataLoader:
-        key = (first, newest_first, tuple(statuses or ()))
+        """Loads each patient's sessions: lists of CounselingSession, or with `with_counselor`
+        lists of (session, counselor or None), the counselor read in the same statement."""
+        key = (first, newest_first, tuple(statuses or ()), with_counselor)
         if key not in self._sessions_of_patient:
             self._sessions_of_patient[key] = DataLoader(partial(self._patient_sessions, params=key))
         return self._sessions_of_patient[key]
@@ -86,11 +96,11 @@ class Loaders:
     async def _patient_sessions(
         self,
         patient_ids: list[uuid.UUID],
-        params: tuple[int, bool, tuple[SessionStatus, ...]],
-    ) -> list[list[CounselingSession]]:
+        params: tuple[int, bool, tuple[SessionStatus, ...], bool],
+    ) -> list[list[Any]]:
         # One statement for every patient in the batch: number each patient's
         # sessions with a window function and keep the first `first` of each.
-        first, newest_first, statuses = params
+        first, newest_first, statuses, with_counselor = params
         principal = self._ctx.require_principal()
         S = CounselingSession
         order = (S.starts_at.desc(), S.id.desc()) if newest_first else (S.starts_at, S.id)
@@ -103,7 +113,19 @@ class Loaders:
         query = (
             select(row).where(ranked.c.rank <= first).order_by(ranked.c.patient_id, ranked.c.rank)
         )
-        grouped: dict[uuid.UUID, list[CounselingSession]] = defaultdict(list)
-        for session in await self._ctx.db.scalars(query):
-            grouped[session.patient_id].append(session)
+        grouped: dict[uuid.UUID, list[Any]] = defaultdict(list)
+        if not with_counselor:
+            for session in await self._ctx.db.scalars(query):
+                grouped[session.patient_id].append(session)
+            return [grouped.get(pid, []) for pid in patient_ids]
+        # The counselor comes along in the same statement, through the same filter
+        # as the user loader: a counselor the caller may not see joins as NULL.
+        joined = (
+            select(row, User)
+            .outerjoin(User, (User.id == row.counselor_id) & user_filter(principal))
+            .where(ranked.c.rank <= first)
+            .order_by(ranked.c.patient_id, ranked.c.rank)
+        )
+        for session, counselor in await self._ctx.db.execute(joined):
+            grouped[session.patient_id].append((session, counselor))
         return [grouped.get(pid, []) for pid in patient_ids]

@@ -70,7 +70,7 @@ class Query(IntegrationQueries, OpsQueries, AuditQuery, TwoFactorQuery):
         page = await patient_service.list_patients(
             info.context, first=first, after=after, search=search, archived=archived
         )
-        return patient_connection(info, page)
+        return await patient_connection(info, page)
 
     @strawberry.field
     async def patient(self, info: Info, id: strawberry.ID) -> Patient:
