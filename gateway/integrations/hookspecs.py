@@ -19,6 +19,7 @@ from gateway.integrations.types import (
     CONTRACT_VERSION,
     AlertNotice,
     AppointmentPush,
+    DocumentPush,
     EmailMessage,
     EmrPatient,
     Kind,
@@ -27,6 +28,7 @@ from gateway.integrations.types import (
     PaymentResult,
     PluginContext,
     PushedAppointment,
+    PushedDocument,
     RefundRequest,
     RefundResult,
     SentEmail,
@@ -113,6 +115,11 @@ async def push_appointment(ctx: PluginContext, appointment: AppointmentPush) -> 
     """Create or update a counseling appointment in the clinic's EMR."""
 
 
+@hookspec(firstresult=True)
+async def push_document(ctx: PluginContext, document: DocumentPush) -> PushedDocument:
+    """Optional: file a patient document in the EMR (a FHIR DocumentReference)."""
+
+
 # --- platform -------------------------------------------------------------------------
 
 
@@ -186,6 +193,13 @@ HOOKS: dict[str, HookInfo] = {
         discloses_phi=True,
         args={"appointment": AppointmentPush},
         returns=PushedAppointment,
+    ),
+    "push_document": HookInfo(
+        Kind.EMR,
+        required=False,
+        discloses_phi=True,
+        args={"document": DocumentPush},
+        returns=PushedDocument,
     ),
 }
 

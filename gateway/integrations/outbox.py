@@ -5,8 +5,13 @@ only if the change commits. `OutboxWorker` (`santana worker`, or in-process in
 development) claims due rows with a lease (`FOR UPDATE SKIP LOCKED` on
 PostgreSQL, so concurrent workers never take the same row), calls the clinic's
 plugin with the row id as idempotency key, and then marks the row delivered,
-schedules a retry (exponential backoff with jitter) or dead-letters it. A crash
-mid-delivery leaves the row pending; its lease expires and it is retried.
+schedules a retry (exponential backoff with jitter, never sooner than a
+provider's Retry-After) or dead-letters it. A crash mid-delivery leaves the row
+pending; its lease expires and it is retried.
+
+Features that queue calls learn the outcome through `on_delivered(hook)` and
+`on_dead(hook)` handlers, which run in the same transaction that marks the row
+(e.g. an email's provider message id, an EMR appointment id).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import os
 import random
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -113,6 +118,46 @@ def decode_args(cipher: DataCipher, message: OutboxMessage) -> dict[str, Any]:
         name: kind.model_validate(raw[name]) if issubclass(kind, BaseModel) else kind(raw[name])
         for name, kind in info.args.items()
     }
+
+
+# --- outcomes ------------------------------------------------------------------------------
+
+# handler(db, message, args, result): after a successful delivery.
+DeliveredHandler = Callable[[AsyncSession, OutboxMessage, dict[str, Any], Any], Awaitable[None]]
+# handler(db, message, args, reason): once a message is dead-lettered.
+DeadHandler = Callable[[AsyncSession, OutboxMessage, dict[str, Any] | None, str], Awaitable[None]]
+
+_delivered_handlers: dict[str, list[DeliveredHandler]] = {}
+_dead_handlers: dict[str, list[DeadHandler]] = {}
+
+
+def on_delivered(hook: str) -> Callable[[DeliveredHandler], DeliveredHandler]:
+    """Run `handler` in the transaction that marks a `hook` message delivered."""
+
+    def register(handler: DeliveredHandler) -> DeliveredHandler:
+        _delivered_handlers.setdefault(hook, []).append(handler)
+        return handler
+
+    return register
+
+
+def on_dead(hook: str) -> Callable[[DeadHandler], DeadHandler]:
+    """Run `handler` in the transaction that dead-letters a `hook` message."""
+
+    def register(handler: DeadHandler) -> DeadHandler:
+        _dead_handlers.setdefault(hook, []).append(handler)
+        return handler
+
+    return register
+
+
+def retry_after(exc: IntegrationError) -> timedelta | None:
+    """The provider's own wait (Retry-After), when the plugin reported one."""
+    value = exc.extensions.get("retryAfterSeconds")
+    try:
+        return timedelta(seconds=float(value)) if value is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 # --- delivering -----------------------------------------------------------------------------------
@@ -233,6 +278,7 @@ class OutboxWorker:
             idempotency_key=str(message.id),
         )
         plugin: str | None = None
+        args: dict[str, Any] | None = None
         try:
             try:
                 args = decode_args(hub.cipher, message)
@@ -243,7 +289,7 @@ class OutboxWorker:
             if row is None:
                 raise NotConfigured(f"No {message.kind} integration is enabled for this clinic.")
             plugin = row.plugin
-            await invoke(hub, Target.from_row(hub, row), message.hook, args, who)
+            result = await invoke(hub, Target.from_row(hub, row), message.hook, args, who)
         except CircuitOpen as exc:
             # Not the message's fault: wait for the circuit without spending an attempt.
             retry = timedelta(seconds=float(exc.extensions.get("retryInSeconds", 1)) + 1)
@@ -258,7 +304,13 @@ class OutboxWorker:
             stats.retried += 1
         except ProviderRejected as exc:
             await self._finish(
-                message, OutboxStatus.DEAD, message.attempts + 1, utcnow(), exc.message, plugin
+                message,
+                OutboxStatus.DEAD,
+                message.attempts + 1,
+                utcnow(),
+                exc.message,
+                plugin,
+                after=self._dead_outcome(message, args, exc.message),
             )
             stats.dead += 1
             log.warning("outbox %s dead: rejected (%s)", message.id, exc.code)
@@ -266,12 +318,22 @@ class OutboxWorker:
             attempts = message.attempts + 1
             if attempts >= self.settings.outbox_max_attempts:
                 await self._finish(
-                    message, OutboxStatus.DEAD, attempts, utcnow(), exc.message, plugin
+                    message,
+                    OutboxStatus.DEAD,
+                    attempts,
+                    utcnow(),
+                    exc.message,
+                    plugin,
+                    after=self._dead_outcome(message, args, exc.message),
                 )
                 stats.dead += 1
                 log.warning("outbox %s dead after %d attempts (%s)", message.id, attempts, exc.code)
             else:
-                when = utcnow() + self.backoff(attempts)
+                wait = self.backoff(attempts)
+                hinted = retry_after(exc)
+                if hinted is not None:
+                    wait = max(wait, min(hinted, self.max_wait))
+                when = utcnow() + wait
                 await self._finish(
                     message, OutboxStatus.PENDING, attempts, when, exc.message, plugin
                 )
@@ -285,8 +347,41 @@ class OutboxWorker:
                 None,
                 plugin,
                 delivered=True,
+                after=self._delivered_outcome(message, args or {}, result),
             )
             stats.delivered += 1
+
+    @property
+    def max_wait(self) -> timedelta:
+        return timedelta(seconds=self.settings.outbox_backoff_max_seconds)
+
+    @staticmethod
+    def _delivered_outcome(
+        message: OutboxMessage, args: dict[str, Any], result: Any
+    ) -> Callable[[AsyncSession], Awaitable[None]] | None:
+        handlers = _delivered_handlers.get(message.hook)
+        if not handlers:
+            return None
+
+        async def run(db: AsyncSession) -> None:
+            for handler in handlers:
+                await handler(db, message, args, result)
+
+        return run
+
+    @staticmethod
+    def _dead_outcome(
+        message: OutboxMessage, args: dict[str, Any] | None, reason: str
+    ) -> Callable[[AsyncSession], Awaitable[None]] | None:
+        handlers = _dead_handlers.get(message.hook)
+        if not handlers:
+            return None
+
+        async def run(db: AsyncSession) -> None:
+            for handler in handlers:
+                await handler(db, message, args, reason)
+
+        return run
 
     async def _finish(
         self,
@@ -298,6 +393,7 @@ class OutboxWorker:
         plugin: str | None,
         *,
         delivered: bool = False,
+        after: Callable[[AsyncSession], Awaitable[None]] | None = None,
     ) -> None:
         M = OutboxMessage
         values: dict[str, Any] = {
@@ -312,7 +408,7 @@ class OutboxWorker:
         if delivered:
             values["delivered_at"] = utcnow()
         async with self.hub.database.transaction(TenantScope.clinic(message.clinic_id)) as db:
-            await db.execute(
+            marked = await db.execute(
                 update(M)
                 .where(
                     M.clinic_id == message.clinic_id,
@@ -322,6 +418,9 @@ class OutboxWorker:
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )
+            # Only the lease holder applies the outcome, and only once.
+            if after is not None and marked.rowcount == 1:  # type: ignore[attr-defined]
+                await after(db)
 
 
 async def requeue_dead(db: AsyncSession, clinic_id: uuid.UUID, message_id: uuid.UUID) -> bool:

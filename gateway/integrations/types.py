@@ -30,6 +30,7 @@ class Kind(enum.StrEnum):
     EMR = "emr"
     PAYMENT = "payment"
     EMAIL = "email"
+    STORAGE = "storage"
 
 
 class _Data(BaseModel):
@@ -110,10 +111,32 @@ class AppointmentPush(_Data):
     ends_at: datetime
     description: str
     reference: str = Field(description="Gateway-side session id, for idempotency")
+    status: str = Field(
+        "booked", description="FHIR Appointment.status: booked | cancelled | fulfilled | noshow"
+    )
+    emr_appointment_id: str | None = Field(
+        None, description="Set when the appointment was pushed before: update it"
+    )
 
 
 class PushedAppointment(_Data):
     emr_appointment_id: str
+
+
+class DocumentPush(_Data):
+    """A patient document for the EMR (a FHIR DocumentReference with the file attached)."""
+
+    emr_patient_id: str
+    reference: str = Field(description="Gateway-side document id, for idempotency")
+    kind: str = Field(description="consent | intake | lab_report | other")
+    title: str
+    content_type: str
+    created_at: datetime
+    content_b64: str = Field(description="The file's bytes, base64")
+
+
+class PushedDocument(_Data):
+    emr_document_id: str
 
 
 # --- webhooks --------------------------------------------------------------------
@@ -248,6 +271,7 @@ __all__ = [
     "CONTRACT_VERSION",
     "AlertNotice",
     "AppointmentPush",
+    "DocumentPush",
     "EmailMessage",
     "EmrPatient",
     "Kind",
@@ -257,6 +281,7 @@ __all__ = [
     "PluginContext",
     "PluginDeclaration",
     "PushedAppointment",
+    "PushedDocument",
     "RefundRequest",
     "RefundResult",
     "SentEmail",

@@ -26,6 +26,7 @@ from gateway.db.models import (
 )
 from gateway.db.types import utcnow
 from gateway.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from gateway.events import EventContext, SessionChanged, emit
 from gateway.services import audit
 from gateway.services.context import ServiceContext
 from gateway.services.pagination import Page, check_page_size, decode_cursor, encode_cursor
@@ -167,6 +168,7 @@ async def schedule_session(
     ctx.db.add(row)
     await ctx.db.flush()
     _audit(ctx, "session.scheduled", row, {"startsAt": start.isoformat()})
+    await _changed(ctx, row, "booked")
     return row
 
 
@@ -180,6 +182,7 @@ async def reschedule_session(
     await _check_free(
         ctx, row.clinic_id, row.counselor_id, row.patient_id, start, end, exclude=row.id
     )
+    previous_start = row.starts_at
     before = {"from": row.starts_at.isoformat(), "fromDuration": row.duration_minutes}
     row.starts_at, row.ends_at, row.duration_minutes = (
         start,
@@ -193,6 +196,7 @@ async def reschedule_session(
         row,
         {**before, "to": start.isoformat(), "toDuration": row.duration_minutes},
     )
+    await _changed(ctx, row, "rescheduled", previous_starts_at=previous_start)
     return row
 
 
@@ -207,6 +211,7 @@ async def cancel_session(
     row.cancel_reason = reason.strip() if reason else None
     row.updated_at = utcnow()
     _audit(ctx, "session.cancelled", row, {})
+    await _changed(ctx, row, "cancelled")
     return row
 
 
@@ -222,6 +227,7 @@ async def complete_session(
         _write_notes(ctx, row, notes)
     row.updated_at = utcnow()
     _audit(ctx, "session.no_show" if no_show else "session.completed", row, {})
+    await _changed(ctx, row, "no_show" if no_show else "completed")
     return row
 
 
@@ -339,4 +345,28 @@ def _audit(
         request_id=ctx.request_id,
         ip=ctx.ip,
         patient_id=row.patient_id,
+    )
+
+
+async def _changed(
+    ctx: ServiceContext,
+    row: CounselingSession,
+    change: str,
+    *,
+    previous_starts_at: datetime | None = None,
+) -> None:
+    """Tell notifications, the EMR push and live subscribers, inside this transaction."""
+    await emit(
+        EventContext.from_service(ctx),
+        SessionChanged(
+            clinic_id=row.clinic_id,
+            occurred_at=utcnow(),
+            session_id=row.id,
+            patient_id=row.patient_id,
+            counselor_id=row.counselor_id,
+            change=change,
+            starts_at=row.starts_at,
+            ends_at=row.ends_at,
+            previous_starts_at=previous_starts_at,
+        ),
     )
