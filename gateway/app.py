@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
@@ -101,6 +101,16 @@ def _tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+def provider_fake_routes(integrations: IntegrationHub) -> list[BaseRoute]:
+    """Each plugin that ships a local fake of its provider (`dev_fake_app()`) at /_fakes/<name>."""
+    routes: list[BaseRoute] = []
+    for name, plugin in sorted(integrations.manager.plugins.items()):
+        factory = getattr(plugin.obj, "dev_fake_app", None)
+        if callable(factory):
+            routes.append(Mount(f"/_fakes/{name}", app=factory()))
+    return routes
+
+
 def create_served_app() -> Starlette:
     """The app as `santana serve` runs it in each uvicorn worker (GC tuned at start-up)."""
     return create_app(tune_gc=True)
@@ -147,11 +157,14 @@ def create_app(
         await graphql.persisted.close()
         await database.dispose()
 
+    routes: list[BaseRoute] = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/webhooks/{clinic}/{plugin}", receive_webhook, methods=["POST"]),
+    ]
+    if settings.provider_fakes_enabled:
+        routes += provider_fake_routes(integrations)
     app = Starlette(
-        routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            Route("/webhooks/{clinic}/{plugin}", receive_webhook, methods=["POST"]),
-        ],
+        routes=routes,
         lifespan=lifespan,
     )
     # Added first, so it runs inside RequestContextMiddleware and knows the Principal.

@@ -37,23 +37,29 @@ def seed_demo() -> None:
     """Load the demo clinics, staff, patients and sessions (idempotent)."""
     from gateway.crypto import DataCipher
     from gateway.db.engine import Database
-    from gateway.demo import DEMO_PASSWORD, demo_logins
+    from gateway.demo import DEMO_PASSWORD, demo_logins, seed_demo_integrations
     from gateway.demo import seed_demo as seed
+    from gateway.integrations.hub import IntegrationHub
 
     settings = load_settings()
     if settings.is_production:
         typer.echo("refusing to load demo data with APP_ENV=production", err=True)
         raise typer.Exit(2)
 
-    async def run() -> bool:
+    async def run() -> tuple[bool, list[str]]:
         database = Database(settings.database_url)
+        cipher = DataCipher(settings.encryption_keys)
         try:
-            return await seed(database, DataCipher(settings.encryption_keys))
+            created = await seed(database, cipher)
+            hub = IntegrationHub.create(settings, database, cipher)
+            return created, await seed_demo_integrations(hub, settings.fakes_url)
         finally:
             await database.dispose()
 
-    created = asyncio.run(run())
+    created, integrations = asyncio.run(run())
     typer.echo("demo data loaded" if created else "demo data already present")
+    for name in integrations:
+        typer.echo(f"  enabled {name} (against its local provider fake)")
     typer.echo(f"demo logins (password: {DEMO_PASSWORD}):")
     for role, email in demo_logins():
         typer.echo(f"  {role:15} {email}")

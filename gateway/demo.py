@@ -24,6 +24,8 @@ from gateway.db.models import (
     User,
 )
 from gateway.db.tenancy import TenantScope
+from gateway.integrations.hub import IntegrationHub
+from gateway.integrations.models import Integration
 
 DEMO_PASSWORD = "santana-demo-pass"
 PLATFORM_ADMIN_EMAIL = "admin@santana.test"
@@ -206,6 +208,59 @@ async def seed_demo(
                         )
                     )
     return True
+
+
+# The built-in plugins each demo clinic uses. A plugin that offers `demo_config(fakes_url)`
+# returns (config, secrets) pointing at its own provider fake (PROVIDER_FAKES).
+DEMO_PLUGINS = {
+    "bright-futures": ["pay_stripe", "mail_sendgrid", "emr_epic"],
+    "lotus-ivf": ["pay_razorpay", "mail_mailgun", "emr_cerner"],
+}
+
+
+async def seed_demo_integrations(hub: IntegrationHub, fakes_url: str) -> list[str]:
+    """Enable the demo clinics' plugins against the provider fakes (idempotent).
+
+    Written directly, without `validate_config`: the fakes answer only once the gateway
+    serves them. Plugins that are not installed, or whose kind the clinic already has
+    enabled, are left alone. Returns "clinic/plugin" for each integration it added.
+    """
+    added = []
+    async with hub.database.transaction(TenantScope.cross_clinic()) as db:
+        for slug, names in DEMO_PLUGINS.items():
+            clinic_id = await db.scalar(select(Clinic.id).where(Clinic.slug == slug))
+            if clinic_id is None:
+                continue
+            existing = {
+                (row.plugin, row.kind, row.enabled)
+                for row in await db.scalars(
+                    select(Integration).where(Integration.clinic_id == clinic_id)
+                )
+            }
+            for name in names:
+                plugin = hub.manager.get(name)
+                demo_config = getattr(plugin.obj, "demo_config", None) if plugin else None
+                if plugin is None or demo_config is None:
+                    continue
+                kind = plugin.declaration.kind.value
+                if any(p == name or (k == kind and on) for p, k, on in existing):
+                    continue
+                config, secrets = demo_config(fakes_url)
+                config, secrets = hub.store.split_input(plugin.declaration, config, secrets)
+                hub.store.build(plugin.declaration, config, secrets)  # refuse a bad demo config
+                db.add(
+                    Integration(
+                        clinic_id=clinic_id,
+                        plugin=name,
+                        kind=kind,
+                        enabled=True,
+                        config=config,
+                        secrets_encrypted=hub.store.encrypt(secrets),
+                    )
+                )
+                existing.add((name, kind, True))
+                added.append(f"{slug}/{name}")
+    return added
 
 
 def demo_logins() -> list[tuple[str, str]]:

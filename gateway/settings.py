@@ -90,6 +90,11 @@ class Settings(BaseSettings):
         None,
         description="Run the outbox worker inside the web process (default: on in development only)",
     )
+    provider_fakes: bool | None = Field(
+        None,
+        description="Serve the built-in plugins' provider fakes at /_fakes/<plugin> for the demo "
+        "(default: on in development only; refused in production)",
+    )
     outbox_poll_seconds: float = Field(2.0, gt=0, description="Idle outbox worker polling interval")
     outbox_batch_size: int = Field(20, ge=1, description="Outbox rows claimed per poll")
     outbox_max_attempts: int = Field(
@@ -258,6 +263,8 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "DATA_ENCRYPTION_KEYS must be set in production (the dev key is refused)"
                 )
+            if self.provider_fakes:
+                raise ValueError("PROVIDER_FAKES cannot be on in production")
         if not self.encryption_keys:
             raise ValueError("DATA_ENCRYPTION_KEYS must hold at least one key")
         if self.jwt_previous_secret and self.jwt_previous_secret_until is None:
@@ -288,6 +295,17 @@ class Settings(BaseSettings):
     @property
     def plugins_denied(self) -> list[str]:
         return [p.strip() for p in self.plugins_deny.split(",") if p.strip()]
+
+    @property
+    def provider_fakes_enabled(self) -> bool:
+        return (
+            (self.app_env == "development") if self.provider_fakes is None else self.provider_fakes
+        )
+
+    @property
+    def fakes_url(self) -> str:
+        """Where the provider fakes answer when PROVIDER_FAKES is on (the demo points plugins here)."""
+        return f"{self.app_url.rstrip('/')}/_fakes"
 
     @property
     def outbox_in_process_enabled(self) -> bool:
