@@ -63,6 +63,35 @@ class SessionChanged(DomainEvent):
     previous_starts_at: datetime | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class PaymentChanged(DomainEvent):
+    """A session payment moved to a new status (pending … succeeded, refunded)."""
+
+    topic: ClassVar[str] = "payment"
+    payment_id: uuid.UUID
+    session_id: uuid.UUID
+    patient_id: uuid.UUID
+    status: str  # pending | requires_action | succeeded | failed | refunded | partially_refunded
+    previous_status: str | None
+    amount: int  # minor units
+    amount_refunded: int
+    currency: str
+    provider: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmailStatusChanged(DomainEvent):
+    """An outgoing email moved to a new delivery status (queued, sent, delivered, bounced …)."""
+
+    topic: ClassVar[str] = "email"
+    message_id: uuid.UUID
+    notification: str  # e.g. session_booked, password_reset
+    status: str
+    previous_status: str | None
+    user_id: uuid.UUID | None = None
+    patient_id: uuid.UUID | None = None
+
+
 @dataclass
 class EventContext:
     """What an in-transaction listener may use: the transaction and the process's tools."""
@@ -142,7 +171,9 @@ def _forget_rolled_back(session: Session) -> None:
 
 __all__ = [
     "DomainEvent",
+    "EmailStatusChanged",
     "EventContext",
+    "PaymentChanged",
     "SessionChanged",
     "add_publisher",
     "emit",
