@@ -25,9 +25,10 @@ from gateway.middleware import RequestContextMiddleware
 from gateway.ops import install as install_ops
 from gateway.ops.alerts import add_notifier
 from gateway.ops.metrics import note_graphql_result
+from gateway.response_cache.cache import ResponseCache
 from gateway.security.ratelimit import RateLimiter, RateLimitMiddleware
 from gateway.security.request_guard import RequestGuard
-from gateway.services.audit import read_writer
+from gateway.services.audit import capture_reads, read_writer
 from gateway.settings import Settings, load_settings
 from schema import build_schema
 from schema.context import GraphQLContext
@@ -55,6 +56,22 @@ class GatewayGraphQL(RequestGuard, GraphQL[GraphQLContext, None]):  # type: igno
         self.cipher = cipher
         self.integrations = integrations
         self.init_guard(settings)
+        self.response_cache = (
+            ResponseCache(settings, database) if settings.response_cache else None
+        )
+
+    async def run(self, request: Any, context: Any = None, root_value: Any = None) -> Any:  # type: ignore[override]
+        cache = self.response_cache
+        lookup = await cache.lookup(request) if cache and isinstance(request, Request) else None
+        if lookup is None:
+            return await super().run(request, context, root_value)
+        if lookup.entry is not None:
+            note_graphql_result(request, lookup, None)  # labelled like an executed operation
+            return cache.answer(lookup, request)  # type: ignore[union-attr]
+        with capture_reads() as reads:
+            response = await super().run(request, context, root_value)
+        await cache.save(lookup, response, reads)  # type: ignore[union-attr]
+        return response
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> GraphQLContext:
         state = request.scope.get("state", {})
@@ -155,6 +172,8 @@ def create_app(
         await reads.stop()
         await rate_limiter.close()
         await graphql.persisted.close()
+        if graphql.response_cache is not None:
+            await graphql.response_cache.close()
         await database.dispose()
 
     routes: list[BaseRoute] = [

@@ -209,6 +209,17 @@ class Settings(BaseSettings):
         description="Most expensive operation accepted: fields, multiplied by the `first` above them",
     )
     graphql_max_batch: int = Field(10, ge=1, description="Most operations in one batched request")
+    response_cache: bool = Field(
+        False,
+        description="Answer repeated reads from the response cache (per user, per clinic data "
+        "version; in Redis when REDIS_URL is set, else in each process's memory)",
+    )
+    response_cache_seconds: float = Field(
+        30.0, gt=0, description="Longest a cached response is kept"
+    )
+    response_cache_max_bytes: int = Field(
+        64 * 1024 * 1024, ge=1024, description="Memory a process's response cache may use"
+    )
     graphql_timeout_seconds: float = Field(
         30.0, gt=0, description="Longest a GraphQL request may run"
     )

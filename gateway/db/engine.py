@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from gateway.db.tenancy import SCOPE_KEY, TenantScope
+from gateway.response_cache import versions  # noqa: F401  (every write bumps its clinic's version)
 
 
 class StatementCounter:

@@ -84,6 +84,9 @@ class Clinic(Base):
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     # What the clinic pays the platform per month, in minor units of `currency` (MRR).
     monthly_plan_fee: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Bumped by every committed write to the clinic's data (gateway/response_cache/versions.py);
+    # cached responses are only served for the version they were built from.
+    data_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

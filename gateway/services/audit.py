@@ -14,9 +14,10 @@ import contextvars
 import logging
 import uuid
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -87,6 +88,46 @@ class _Read:
     actor_user_id: uuid.UUID | None
     request_id: str | None
     ip: str | None
+
+
+class ReadRecord(NamedTuple):
+    """What was read, without who and when: kept with a cached response to audit each hit."""
+
+    action: str
+    clinic_id: uuid.UUID
+    target_type: str
+    target_id: uuid.UUID
+    patient_id: uuid.UUID | None
+
+
+_captured: contextvars.ContextVar[list[ReadRecord] | None] = contextvars.ContextVar(
+    "captured_reads", default=None
+)
+
+
+@contextlib.contextmanager
+def capture_reads() -> Iterator[list[ReadRecord]]:
+    """Collect the reads recorded while active (the response cache keeps them with the answer)."""
+    reads: list[ReadRecord] = []
+    token = _captured.set(reads)
+    try:
+        yield reads
+    finally:
+        _captured.reset(token)
+
+
+def record_reads_again(
+    database: Database,
+    reads: list[ReadRecord],
+    *,
+    actor_user_id: uuid.UUID | None,
+    request_id: str | None,
+    ip: str | None,
+) -> None:
+    """Record `reads` for a request that was answered from the response cache."""
+    writer = read_writer(database)
+    for read in reads:
+        writer.add(_Read(*read, actor_user_id=actor_user_id, request_id=request_id, ip=ip))
 
 
 class ReadAuditWriter:
@@ -185,15 +226,19 @@ def record_read(
 ) -> None:
     """Queue a read of a patient record or of notes (written within AUDIT_FLUSH_SECONDS)."""
     principal = ctx.principal
+    read = ReadRecord(
+        action,
+        clinic_id,
+        target_type,
+        target_id,
+        patient_id if patient_id is not None else (target_id if target_type == "patient" else None),
+    )
+    captured = _captured.get()
+    if captured is not None:
+        captured.append(read)
     read_writer(ctx.database).add(
         _Read(
-            action=action,
-            clinic_id=clinic_id,
-            target_type=target_type,
-            target_id=target_id,
-            patient_id=patient_id
-            if patient_id is not None
-            else (target_id if target_type == "patient" else None),
+            *read,
             actor_user_id=principal.user_id if principal else None,
             request_id=ctx.request_id,
             ip=ctx.ip,
