@@ -113,6 +113,12 @@ def render(run: Run, profile_text: str) -> str:
             f"- Throughput: ours / PostGraphile's = **{t:.2f}** (target >= 1.00)",
             f"- p99: ours / PostGraphile's = **{p:.2f}** (target <= 1.00)",
         ]
+        if "dashboard (cache warm)" in by:
+            c, cp = ratios(by["dashboard (cache warm)"], by["postgraphile dashboard"])
+            out += [
+                f"- With the response cache warm (RESPONSE_CACHE=true, same dashboard load): "
+                f"throughput ratio **{c:.2f}** (target >= 5.00), p99 ratio {cp:.2f}",
+            ]
     if run.notes:
         out += ["", "## Notes", "", *(f"- {n}" for n in run.notes)]
     out += ["", profile_text.rstrip(), ""]

@@ -37,7 +37,7 @@ class Secrets:
     encryption_key: str = field(default_factory=DataCipher.generate_key)
 
 
-def gateway_env(s: Secrets, workers: int) -> dict[str, str]:
+def gateway_env(s: Secrets, workers: int, *, response_cache: bool = False) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
@@ -60,6 +60,8 @@ def gateway_env(s: Secrets, workers: int) -> dict[str, str]:
         # 1000/hour per user and 10/minute logins per IP would reject the load itself.
         RATE_LIMIT_GENERAL="100000000/hour",
         RATE_LIMIT_AUTH="100000/minute",
+        # Off for every scenario but "dashboard (cache warm)", which measures it.
+        RESPONSE_CACHE="true" if response_cache else "false",
     )
     return env
 
@@ -146,12 +148,12 @@ def peak_rss_mb(pids: list[int]) -> list[float]:
     return peaks
 
 
-def start_gateway(s: Secrets, workers: int) -> Server:
+def start_gateway(s: Secrets, workers: int, *, response_cache: bool = False) -> Server:
     santana = PROJECT / ".venv" / "bin" / "santana"
     return Server(
         "gateway",
         [str(santana), "serve"],
-        gateway_env(s, workers),
+        gateway_env(s, workers, response_cache=response_cache),
         PROJECT,
         f"http://{HOST}:{GATEWAY_PORT}/graphql",
     )
