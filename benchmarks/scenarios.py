@@ -256,12 +256,21 @@ def _lua(value: Any) -> str:
 
 
 def write_lua(
-    path: Path, req: Requests, mix: list[tuple[str, float]], path_url: str = "/graphql"
+    path: Path,
+    req: Requests,
+    mix: list[tuple[str, float]],
+    path_url: str = "/graphql",
+    think_ms: int = 0,
 ) -> None:
-    """The data file a wrk run loads: which kinds to send, in what shares, and the payloads."""
+    """The data file a wrk run loads: which kinds to send, in what shares, and the payloads.
+
+    `think_ms`: each connection waits about this long between requests (uniform 0.5x-1.5x),
+    like a user reading the page: N connections then offer ~N / think time requests per second.
+    """
     used = {kind for kind, _ in mix}
     doc = {
         "path": path_url,
+        "think_ms": think_ms,
         "mix": [[k, w] for k, w in mix],
         "reads": {k: v for k, v in req.reads.items() if k in used},
         "schedule": req.schedule if "schedule" in used else [],

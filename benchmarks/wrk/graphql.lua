@@ -74,6 +74,13 @@ local function write(kind)
     .. counselor .. '}}}')
 end
 
+-- Think time between a connection's requests (0: back to back, a closed loop).
+function delay()
+  local think = data.think_ms or 0
+  if think <= 0 then return 0 end
+  return math.random(math.floor(think / 2), math.floor(think * 3 / 2))
+end
+
 function request()
   local r, kind = math.random(), cumulative[#cumulative][1]
   for _, entry in ipairs(cumulative) do
