@@ -95,3 +95,62 @@ async def test_sibling_root_fields_share_the_request_session(
     )
     assert data["me"]["email"] == "admin@a.test" and data["clinic"]["slug"] == "clinic-a"
     assert len(data["patients"]["nodes"]) == 2
+
+
+def _depth(query: str) -> int:
+    """Nesting depth of object fields: `{ a { b { c } } }` selects objects two levels deep."""
+    from graphql import FieldNode, OperationDefinitionNode, SelectionSetNode, parse
+
+    def levels(selection_set: SelectionSetNode | None) -> int:
+        if selection_set is None:
+            return 0
+        deepest = 0
+        for node in selection_set.selections:
+            if isinstance(node, FieldNode) and node.selection_set is not None:
+                # Relay wrappers (edges, node, nodes, pageInfo) are not a level of data.
+                wrapper = node.name.value in {"edges", "node", "nodes", "pageInfo"}
+                deepest = max(deepest, levels(node.selection_set) + (0 if wrapper else 1))
+        return deepest
+
+    operation = next(
+        d for d in parse(query).definitions if isinstance(d, OperationDefinitionNode)
+    )
+    return levels(operation.selection_set)
+
+
+async def test_every_benchmark_read_costs_at_most_its_depth_plus_one(
+    client: GraphQLClient, world: World, database: Database, backend: str
+) -> None:
+    """The benchmark's own read scenarios: statements <= nesting depth + 1 (+ set_config)."""
+    from benchmarks.scenarios import DASHBOARD as BENCH_DASHBOARD
+    from benchmarks.scenarios import DAY_VIEW, ME, PATIENT
+    from schema.ids import to_global_id
+
+    await _add_patients(database, world, 20)
+    session = world.a.upcoming_session
+    day = session.starts_at.replace(hour=0, minute=0, second=0)
+    cases = {
+        "dashboard": (BENCH_DASHBOARD, {"first": 50}, world.a.admin),
+        "day view": (
+            DAY_VIEW,
+            {
+                "from": day.isoformat(),
+                "to": (day + timedelta(days=1)).isoformat(),
+                "counselor": to_global_id("User", session.counselor_id),
+            },
+            world.a.counselor,
+        ),
+        "patient": (PATIENT, {"id": to_global_id("Patient", world.a.patients[0].id)}, world.a.admin),
+        "me": (ME, {}, world.a.counselor),
+    }
+    tenant_setup = 1 if backend == "postgres" else 0
+    for name, (query, variables, user) in cases.items():
+        async with count_statements() as counter:
+            data = await client.data(query, variables, user=user)
+        assert data, name
+        bound = _depth(query) + 1 + tenant_setup
+        print(f"{name}: {counter.count} statements, depth {_depth(query)}")
+        assert counter.count <= bound, (name, counter.statements)
+    # The day view found the session it was asked for (the bound is not met by an empty answer).
+    day_data = await client.data(*cases["day view"][:2], user=world.a.counselor)
+    assert day_data["sessions"]["edges"]
