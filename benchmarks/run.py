@@ -53,9 +53,10 @@ def scenario(
     statements: float | str,
     profile_out: str | None = None,
     think_ms: int = 0,
+    cancel_part: tuple[int, int] = (0, 1),
 ) -> loadgen.Figures:
     data_file = WORK / f"{name.replace(' ', '_')}.lua"
-    write_lua(data_file, req, kinds, think_ms=think_ms)
+    write_lua(data_file, req, kinds, think_ms=think_ms, cancel_part=cancel_part)
     # The warm-up only reads: its writes would use up the targets the measured run books and cancels.
     warm_file = WORK / f"{name.replace(' ', '_')}.warmup.lua"
     write_lua(warm_file, req, [(k, w) for k, w in kinds if k in req.reads])
@@ -212,7 +213,15 @@ def main() -> None:
         )
         figs.append(
             scenario(
-                "mixed", gateway, list(MIX), load.mixed_connections, wrk_bin, req, load, mixed_stmts
+                "mixed",
+                gateway,
+                list(MIX),
+                load.mixed_connections,
+                wrk_bin,
+                req,
+                load,
+                mixed_stmts,
+                cancel_part=(0, 2),
             )
         )
         # 500 users with think time, offering the target's 25,000 requests per minute: the
@@ -228,6 +237,7 @@ def main() -> None:
                 load,
                 mixed_stmts,
                 think_ms=round(load.mixed_connections / (MIXED_TARGET_PER_MIN / 60) * 1000),
+                cancel_part=(1, 2),
             )
         )
         # The same dashboard load against a gateway restarted with RESPONSE_CACHE on: the

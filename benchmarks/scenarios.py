@@ -261,12 +261,18 @@ def write_lua(
     mix: list[tuple[str, float]],
     path_url: str = "/graphql",
     think_ms: int = 0,
+    cancel_part: tuple[int, int] = (0, 1),
 ) -> None:
     """The data file a wrk run loads: which kinds to send, in what shares, and the payloads.
 
     `think_ms`: each connection waits about this long between requests (uniform 0.5x-1.5x),
     like a user reading the page: N connections then offer ~N / think time requests per second.
+    `cancel_part` (k, n): this run cancels only the k-th of n slices of the cancel pool, so two
+    runs in one benchmark never try to cancel the same session twice.
     """
+    part, parts = cancel_part
+    size = -(-len(req.cancel) // parts)
+    cancel = req.cancel[part * size : (part + 1) * size]
     used = {kind for kind, _ in mix}
     doc = {
         "path": path_url,
@@ -275,7 +281,7 @@ def write_lua(
         "reads": {k: v for k, v in req.reads.items() if k in used},
         "schedule": req.schedule if "schedule" in used else [],
         "reschedule": req.reschedule if "reschedule" in used else [],
-        "cancel": req.cancel if "cancel" in used else [],
+        "cancel": cancel if "cancel" in used else [],
         "write_base": req.write_base,
         # JSON-encoded already: the Lua script splices them into request bodies as they are.
         "queries": {

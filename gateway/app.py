@@ -11,6 +11,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
@@ -26,6 +27,7 @@ from gateway.ops import install as install_ops
 from gateway.ops.alerts import add_notifier
 from gateway.ops.metrics import note_graphql_result
 from gateway.response_cache.cache import ResponseCache
+from gateway.security.errors import error_body
 from gateway.security.ratelimit import RateLimiter, RateLimitMiddleware
 from gateway.security.request_guard import RequestGuard
 from gateway.services.audit import capture_reads, read_writer
@@ -59,19 +61,32 @@ class GatewayGraphQL(RequestGuard, GraphQL[GraphQLContext, None]):  # type: igno
         self.response_cache = (
             ResponseCache(settings, database) if settings.response_cache else None
         )
+        # Admission control: requests past the limit wait here, holding no connection and
+        # building nothing, so memory stays bounded and admitted requests finish fast.
+        self.in_flight = asyncio.Semaphore(settings.max_in_flight)
 
     async def run(self, request: Any, context: Any = None, root_value: Any = None) -> Any:  # type: ignore[override]
         cache = self.response_cache
         lookup = await cache.lookup(request) if cache and isinstance(request, Request) else None
-        if lookup is None:
-            return await super().run(request, context, root_value)
-        if lookup.entry is not None:
+        if lookup is not None and lookup.entry is not None:
             note_graphql_result(request, lookup, None)  # labelled like an executed operation
             return cache.answer(lookup, request)  # type: ignore[union-attr]
-        with capture_reads() as reads:
-            response = await super().run(request, context, root_value)
-        await cache.save(lookup, response, reads)  # type: ignore[union-attr]
-        return response
+        if not isinstance(request, Request):
+            return await super().run(request, context, root_value)  # websockets: long-lived
+        try:
+            async with asyncio.timeout(self.settings.graphql_timeout_seconds):
+                await self.in_flight.acquire()
+        except TimeoutError:
+            return overloaded(self.settings.graphql_timeout_seconds)
+        try:
+            if lookup is None:
+                return await super().run(request, context, root_value)
+            with capture_reads() as reads:
+                response = await super().run(request, context, root_value)
+            await cache.save(lookup, response, reads)  # type: ignore[union-attr]
+            return response
+        finally:
+            self.in_flight.release()
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> GraphQLContext:
         state = request.scope.get("state", {})
@@ -101,6 +116,17 @@ class GatewayGraphQL(RequestGuard, GraphQL[GraphQLContext, None]):  # type: igno
             return result
         finally:
             await context.close()
+
+
+def overloaded(waited: float) -> Response:
+    return JSONResponse(
+        error_body(
+            "OVERLOADED",
+            f"The gateway is busy; the request waited {waited:g} s for its turn. Retry shortly.",
+        ),
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )
 
 
 # Start-up leaves ~150,000 long-lived objects (schema, ORM mappers, plugins) that every

@@ -209,6 +209,12 @@ class Settings(BaseSettings):
         description="Most expensive operation accepted: fields, multiplied by the `first` above them",
     )
     graphql_max_batch: int = Field(10, ge=1, description="Most operations in one batched request")
+    graphql_max_in_flight: int | None = Field(
+        None,
+        ge=1,
+        description="GraphQL requests one process executes at once; the rest wait their turn "
+        "(default: DATABASE_POOL_SIZE)",
+    )
     response_cache: bool = Field(
         False,
         description="Answer repeated reads from the response cache (per user, per clinic data "
@@ -306,6 +312,10 @@ class Settings(BaseSettings):
     @property
     def plugins_denied(self) -> list[str]:
         return [p.strip() for p in self.plugins_deny.split(",") if p.strip()]
+
+    @property
+    def max_in_flight(self) -> int:
+        return self.graphql_max_in_flight or self.database_pool_size
 
     @property
     def provider_fakes_enabled(self) -> bool:
