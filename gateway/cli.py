@@ -91,17 +91,17 @@ def serve(
     port: int | None = typer.Option(None, help="Overrides PORT"),
     workers: int | None = typer.Option(None, help="Overrides WORKERS"),
 ) -> None:
-    """Serve the gateway with uvicorn."""
-    import uvicorn
+    """Serve the gateway with uvicorn (one process per worker, each on its own socket)."""
+    from gateway import serving
 
     settings = load_settings()
     _logging(settings.log_level)
-    uvicorn.run(
-        "gateway.app:create_served_app",  # create_app, with the GC tuned once started
+    serving.run(
+        workers or settings.workers,
+        app="gateway.app:create_served_app",  # create_app, with the GC tuned once started
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
-        workers=workers or settings.workers,
         log_level=settings.log_level.lower(),
         proxy_headers=True,
         access_log=False,
