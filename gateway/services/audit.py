@@ -27,7 +27,7 @@ from gateway.db.models import AuditEvent
 from gateway.db.tenancy import TenantScope
 from gateway.db.types import utcnow
 from gateway.errors import Forbidden, ValidationFailed
-from gateway.services import audit_chain  # noqa: F401  (registers the hash-chain hook)
+from gateway.services import audit_chain  # also registers the hash-chain hook
 from gateway.services.pagination import Page, check_page_size, decode_cursor, encode_cursor
 
 if TYPE_CHECKING:
@@ -156,21 +156,28 @@ class ReadAuditWriter:
             if not self._pending:
                 return 0
             batch, self._pending = self._pending, {}
+            # Plain rows, chained and inserted in bulk: a dashboard queues 50 reads, and ORM
+            # objects cost ~4x more per row than the hashing and the INSERT together.
+            rows = [
+                {
+                    "id": uuid.uuid4(),
+                    "clinic_id": read.clinic_id,
+                    "actor_user_id": read.actor_user_id,
+                    "action": read.action,
+                    "target_type": read.target_type,
+                    "target_id": str(read.target_id),
+                    "outcome": "success",
+                    "details": {},
+                    "request_id": read.request_id,
+                    "ip": read.ip,
+                    "created_at": at,
+                    "patient_id": read.patient_id,
+                }
+                for read, at in batch.items()
+            ]
             try:
                 async with self.database.transaction(TenantScope.cross_clinic()) as db:
-                    for read, at in batch.items():
-                        event = record(
-                            db,
-                            read.action,
-                            clinic_id=read.clinic_id,
-                            actor_user_id=read.actor_user_id,
-                            target_type=read.target_type,
-                            target_id=read.target_id,
-                            request_id=read.request_id,
-                            ip=read.ip,
-                            patient_id=read.patient_id,
-                        )
-                        event.created_at = at
+                    await db.run_sync(audit_chain.append_rows, rows)
             except Exception:
                 # Keep them for the next flush rather than lose the access trail.
                 self._pending = {**batch, **self._pending}

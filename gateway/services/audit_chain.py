@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, select, update
+from sqlalchemy import event, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, UOWTransaction
@@ -111,30 +111,51 @@ def _claim(session: Session, key: str, clinic_id: uuid.UUID | None, count: int) 
     return int(row.last_seq) - count, str(row.last_hash)
 
 
+def _link(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Give each row (a dict of its columns) its place in its clinic's chain: seq and hashes."""
+    by_chain: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_chain[chain_key(row["clinic_id"])].append(row)
+    # Heads are locked in one global order, so two writers never wait on each other in a cycle.
+    for key in sorted(by_chain):
+        batch = sorted(by_chain[key], key=lambda r: (r["created_at"], str(r["id"])))
+        seq, prev = _claim(session, key, batch[0]["clinic_id"], len(batch))
+        for row in batch:
+            seq += 1
+            row["seq"], row["prev_hash"] = seq, prev
+            row["row_hash"] = prev = content_hash(row, prev)
+        session.execute(
+            update(AuditChainHead).where(AuditChainHead.chain == key).values(last_hash=prev)
+        )
+
+
+def append_rows(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Chain and INSERT many audit rows without building ORM objects (the read-audit writer).
+
+    Each row holds every hashed column except the chain's own (`seq`, `prev_hash`,
+    `row_hash`), which are set here exactly as for rows added through `audit.record`.
+    """
+    if not rows:
+        return
+    _link(session, rows)
+    session.execute(insert(AuditEvent), rows)
+
+
 @event.listens_for(Session, "before_flush")
 def _append_to_chains(session: Session, flush_context: UOWTransaction, instances: object) -> None:
     pending = [o for o in session.new if isinstance(o, AuditEvent) and o.row_hash is None]
     if not pending:
         return
-    by_chain: dict[str, list[AuditEvent]] = defaultdict(list)
     for ev in pending:
         ev.id = ev.id or uuid.uuid4()
         ev.created_at = ev.created_at or utcnow()
         ev.details = ev.details or {}
         ev.outcome = ev.outcome or "success"
-        by_chain[chain_key(ev.clinic_id)].append(ev)
+    rows = [event_fields(ev) for ev in pending]
     with session.no_autoflush:
-        # Heads are locked in one global order, so two writers never wait on each other in a cycle.
-        for key in sorted(by_chain):
-            events = sorted(by_chain[key], key=lambda e: (e.created_at, str(e.id)))
-            seq, prev = _claim(session, key, events[0].clinic_id, len(events))
-            for ev in events:
-                seq += 1
-                ev.seq, ev.prev_hash = seq, prev
-                ev.row_hash = prev = content_hash(event_fields(ev), ev.prev_hash)
-            session.execute(
-                update(AuditChainHead).where(AuditChainHead.chain == key).values(last_hash=prev)
-            )
+        _link(session, rows)
+    for ev, row in zip(pending, rows, strict=True):
+        ev.seq, ev.prev_hash, ev.row_hash = row["seq"], row["prev_hash"], row["row_hash"]
 
 
 @dataclass
