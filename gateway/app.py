@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -64,6 +65,14 @@ class GatewayGraphQL(RequestGuard, GraphQL[GraphQLContext, None]):  # type: igno
         # Admission control: requests past the limit wait here, holding no connection and
         # building nothing, so memory stays bounded and admitted requests finish fast.
         self.in_flight = asyncio.Semaphore(settings.max_in_flight)
+
+    # orjson: ~10x faster than the json module on a 1,500-field answer; its decode error
+    # subclasses json.JSONDecodeError, so a malformed body still gets strawberry's 400.
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        return orjson.loads(data)
 
     async def run(self, request: Any, context: Any = None, root_value: Any = None) -> Any:  # type: ignore[override]
         cache = self.response_cache
