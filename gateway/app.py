@@ -26,7 +26,7 @@ from gateway.integrations.webhooks import receive as receive_webhook
 from gateway.middleware import RequestContextMiddleware
 from gateway.ops import install as install_ops
 from gateway.ops.alerts import add_notifier
-from gateway.ops.metrics import note_graphql_result
+from gateway.ops.metrics import OVERLOADED, RESPONSE_CACHE, note_graphql_result
 from gateway.response_cache.cache import ResponseCache
 from gateway.security.errors import error_body
 from gateway.security.ratelimit import RateLimiter, RateLimitMiddleware
@@ -77,6 +77,8 @@ class GatewayGraphQL(RequestGuard, GraphQL[GraphQLContext, None]):  # type: igno
     async def run(self, request: Any, context: Any = None, root_value: Any = None) -> Any:  # type: ignore[override]
         cache = self.response_cache
         lookup = await cache.lookup(request) if cache and isinstance(request, Request) else None
+        if lookup is not None:
+            RESPONSE_CACHE.labels("miss" if lookup.entry is None else "hit").inc()
         if lookup is not None and lookup.entry is not None:
             note_graphql_result(request, lookup, None)  # labelled like an executed operation
             return cache.answer(lookup, request)  # type: ignore[union-attr]
@@ -86,6 +88,7 @@ class GatewayGraphQL(RequestGuard, GraphQL[GraphQLContext, None]):  # type: igno
             async with asyncio.timeout(self.settings.graphql_timeout_seconds):
                 await self.in_flight.acquire()
         except TimeoutError:
+            OVERLOADED.inc()
             return overloaded(self.settings.graphql_timeout_seconds)
         try:
             if lookup is None:

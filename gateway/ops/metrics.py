@@ -96,6 +96,17 @@ PLUGIN_FAILURES = Counter(
     ["plugin", "kind", "hook", "outcome"],
     registry=REGISTRY,
 )
+RESPONSE_CACHE = Counter(
+    "santana_response_cache_lookups_total",
+    "Response cache lookups of cacheable reads, by result (hit | miss)",
+    ["result"],
+    registry=REGISTRY,
+)
+OVERLOADED = Counter(
+    "santana_overloaded_total",
+    "GraphQL requests refused with 503 after waiting GRAPHQL_TIMEOUT_SECONDS for a turn",
+    registry=REGISTRY,
+)
 ALERTS_FIRING = Gauge(
     "santana_alerts_firing", "Alerts currently firing", ["severity"], registry=REGISTRY
 )

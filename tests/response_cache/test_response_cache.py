@@ -13,6 +13,7 @@ from gateway.app import create_app
 from gateway.db.engine import Database, count_statements
 from gateway.db.models import AuditEvent, Clinic, Patient
 from gateway.db.tenancy import TenantScope
+from gateway.ops.metrics import RESPONSE_CACHE
 from gateway.response_cache.cache import CACHE_HEADER, is_cacheable
 from gateway.response_cache.store import MemoryStore
 from gateway.services.audit import read_writer
@@ -54,13 +55,19 @@ async def _post(
     return response.headers.get(CACHE_HEADER), body["data"]
 
 
+def _lookups(result: str) -> float:
+    return RESPONSE_CACHE.labels(result)._value.get()
+
+
 async def test_a_repeated_read_is_a_hit_that_skips_execution(
     cached: GraphQLClient, world: World, backend: str
 ) -> None:
+    hits, misses = _lookups("hit"), _lookups("miss")
     first = await _post(cached, world.a.admin, PATIENTS)
     async with count_statements() as counter:
         second = await _post(cached, world.a.admin, PATIENTS)
     assert first[0] == "miss" and second[0] == "hit"
+    assert (_lookups("hit") - hits, _lookups("miss") - misses) == (1, 1)  # /metrics counts them
     assert first[1] == second[1]
     # Only the clinic's data version is read (plus the tenant set_config on PostgreSQL).
     assert counter.count == (2 if backend == "postgres" else 1), counter.statements
@@ -106,7 +113,7 @@ async def test_a_mutation_invalidates_the_clinics_entries(
     assert (await _post(cached, world.b.admin, PATIENTS))[0] == "hit"
 
     await cached.data(
-        "mutation($id: ID!) { updatePatient(id: $id, input: {lastName: \"Renamed\"}) { id } }",
+        'mutation($id: ID!) { updatePatient(id: $id, input: {lastName: "Renamed"}) { id } }',
         variables,
         user=world.a.admin,
     )

@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 
 from gateway.app import GatewayGraphQL, create_app
 from gateway.db.engine import Database
+from gateway.ops.metrics import OVERLOADED
 from gateway.settings import Settings
 from tests.conftest import GraphQLClient
 from tests.factories import World
@@ -52,6 +53,7 @@ async def test_a_request_that_cannot_get_a_turn_is_told_to_retry(
     transport = httpx.ASGITransport(app=one_at_a_time)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         client = GraphQLClient(http, settings)
+        refused = OVERLOADED._value.get()
         await view.in_flight.acquire()
         try:
             response = await http.post(
@@ -64,5 +66,6 @@ async def test_a_request_that_cannot_get_a_turn_is_told_to_retry(
         assert response.status_code == 503
         assert response.headers["retry-after"] == "1"
         assert response.json()["errors"][0]["extensions"]["code"] == "OVERLOADED"
+        assert OVERLOADED._value.get() == refused + 1
         # The slot is free again: the next request runs normally.
         assert (await client.data(ME, user=world.a.admin))["me"]["email"] == world.a.admin.email
