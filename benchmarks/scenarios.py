@@ -267,8 +267,8 @@ def write_lua(
 
     `think_ms`: each connection waits about this long between requests (uniform 0.5x-1.5x),
     like a user reading the page: N connections then offer ~N / think time requests per second.
-    `cancel_part` (k, n): this run cancels only the k-th of n slices of the cancel pool, so two
-    runs in one benchmark never try to cancel the same session twice.
+    `cancel_part` (k, n): this run cancels only the k-th of n slices of the cancel pool and books
+    hours from its own range, so two runs in one benchmark never collide on a write.
     """
     part, parts = cancel_part
     size = -(-len(req.cancel) // parts)
@@ -277,6 +277,7 @@ def write_lua(
     doc = {
         "path": path_url,
         "think_ms": think_ms,
+        "slot_base": cancel_part[0] * 100_000,
         "mix": [[k, w] for k, w in mix],
         "reads": {k: v for k, v in req.reads.items() if k in used},
         "schedule": req.schedule if "schedule" in used else [],

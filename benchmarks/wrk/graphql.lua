@@ -41,7 +41,7 @@ function init(args)
   stride = tonumber(args[2] or "1")
   used.cancel = id
   used.reschedule = id * 7
-  slot = id * 200000
+  slot = id * 200000 + (data.slot_base or 0)
 end
 
 local function iso(t)
