@@ -13,24 +13,33 @@ import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UNSET, UnsetType
 
 from gateway.crypto import DataCipher
 from gateway.db.engine import Database
+from gateway.db.replica import WriteMarks, remember_write
+from gateway.db.replica import route as route_reads
+from gateway.documents.http import routes as document_routes
 from gateway.integrations.alerting import AlertForwarder
 from gateway.integrations.hub import IntegrationHub
 from gateway.integrations.outbox import OutboxWorker
 from gateway.integrations.webhooks import receive as receive_webhook
 from gateway.middleware import RequestContextMiddleware
+from gateway.notifications import reminders
 from gateway.ops import install as install_ops
 from gateway.ops.alerts import add_notifier
 from gateway.ops.metrics import OVERLOADED, RESPONSE_CACHE, note_graphql_result
+from gateway.realtime.bus import EventBus
+from gateway.realtime.connections import Connections
 from gateway.response_cache.cache import ResponseCache
 from gateway.security.errors import error_body
 from gateway.security.ratelimit import RateLimiter, RateLimitMiddleware
 from gateway.security.request_guard import RequestGuard
+from gateway.services import password_reset
 from gateway.services.audit import capture_reads, read_writer
 from gateway.settings import Settings, load_settings
 from schema import build_schema
@@ -53,18 +62,26 @@ class GatewayGraphQL(RequestGuard, GraphQL[GraphQLContext, None]):  # type: igno
             build_schema(settings),
             graphql_ide="graphiql" if settings.graphiql_enabled else None,
             allow_queries_via_get=False,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            max_subscriptions_per_connection=settings.subscriptions_per_connection,
         )
         self.settings = settings
         self.database = database
         self.cipher = cipher
         self.integrations = integrations
         self.init_guard(settings)
-        self.response_cache = (
-            ResponseCache(settings, database) if settings.response_cache else None
-        )
+        self.response_cache = ResponseCache(settings, database) if settings.response_cache else None
         # Admission control: requests past the limit wait here, holding no connection and
         # building nothing, so memory stays bounded and admitted requests finish fast.
         self.in_flight = asyncio.Semaphore(settings.max_in_flight)
+        # Subscriptions (gateway.realtime): committed events, fanned out through Redis if set.
+        self.bus = EventBus(
+            settings.redis_url, settings.rate_limit_namespace, settings.subscription_queue_size
+        )
+        self.connections = Connections(settings, self.bus)
+        self.write_marks = WriteMarks(
+            settings.read_your_writes_seconds, settings.redis_url, settings.rate_limit_namespace
+        )
 
     # orjson: ~10x faster than the json module on a 1,500-field answer; its decode error
     # subclasses json.JSONDecodeError, so a malformed body still gets strawberry's 400.
@@ -82,8 +99,12 @@ class GatewayGraphQL(RequestGuard, GraphQL[GraphQLContext, None]):  # type: igno
         if lookup is not None and lookup.entry is not None:
             note_graphql_result(request, lookup, None)  # labelled like an executed operation
             return cache.answer(lookup, request)  # type: ignore[union-attr]
-        if not isinstance(request, Request):
-            return await super().run(request, context, root_value)  # websockets: long-lived
+        if isinstance(request, WebSocket):  # long-lived; its subscriptions share one context
+            context = await self.get_context(request, request)
+            try:
+                return await super().run(request, context, root_value)
+            finally:
+                await self.connections.close(context)
         try:
             async with asyncio.timeout(self.settings.graphql_timeout_seconds):
                 await self.in_flight.acquire()
@@ -99,6 +120,10 @@ class GatewayGraphQL(RequestGuard, GraphQL[GraphQLContext, None]):  # type: igno
             return response
         finally:
             self.in_flight.release()
+
+    async def on_ws_connect(self, context: GraphQLContext) -> UnsetType | dict[str, object] | None:
+        await self.connections.open(context)  # authenticates connection_init, or refuses (4403)
+        return UNSET
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> GraphQLContext:
         state = request.scope.get("state", {})
@@ -119,7 +144,10 @@ class GatewayGraphQL(RequestGuard, GraphQL[GraphQLContext, None]):  # type: igno
     async def execute_operation(self, **kwargs: Any) -> Any:  # type: ignore[override]
         # The request's database session lives exactly as long as the operation.
         context: GraphQLContext = kwargs["context"]
+        replica = self.database.replica is not None  # DATABASE_READ_URL: gateway.db.replica
         try:
+            if replica:
+                await route_reads(context, kwargs["request_data"], self.write_marks)
             if context.principal is not None:
                 await context.hold_connection()
             result = await super().execute_operation(**kwargs)
@@ -127,6 +155,8 @@ class GatewayGraphQL(RequestGuard, GraphQL[GraphQLContext, None]):  # type: igno
             note_graphql_result(kwargs["request"], kwargs["request_data"], result)
             return result
         finally:
+            if replica:
+                await remember_write(context, self.write_marks)
             await context.close()
 
 
@@ -182,6 +212,12 @@ def create_app(
     database = database or Database(
         settings.database_url, pool_size=settings.database_pool_size, echo=settings.database_echo
     )
+    if settings.database_read_url and database.replica is None:
+        database.attach_replica(
+            settings.database_read_url,
+            pool_size=settings.database_pool_size,
+            echo=settings.database_echo,
+        )
     cipher = DataCipher(settings.encryption_keys)
     # Plugins are discovered here; a broken one is reported and skipped, never fatal.
     integrations = integrations or IntegrationHub.create(settings, database, cipher)
@@ -195,17 +231,24 @@ def create_app(
         # Alerts also go out through the `alert` hook of the plugins in ALERT_PLUGINS.
         stop_forwarding = add_notifier(AlertForwarder(integrations))
         await ops.start()  # the alert evaluator
-        stop, worker = asyncio.Event(), None
+        await graphql.bus.start()
+        stop, worker, sweeper = asyncio.Event(), None, None
         if settings.outbox_in_process_enabled:
             worker = asyncio.create_task(OutboxWorker(integrations).run_forever(stop))
+        if settings.email_reminders_in_process_enabled:
+            sweeper = asyncio.create_task(reminders.run_forever(database, settings, cipher, stop))
         if tune_gc:
             _tune_gc()
         yield
         await ops.stop()
+        await graphql.bus.close()
+        await graphql.write_marks.close()
         stop_forwarding()
-        if worker is not None:
-            stop.set()
-            await worker
+        stop.set()
+        for task in (worker, sweeper):
+            if task is not None:
+                await task
+        await password_reset.settle()  # reset requests answered but not yet queued
         await integrations.close()
         await reads.stop()
         await rate_limiter.close()
@@ -216,7 +259,9 @@ def create_app(
 
     routes: list[BaseRoute] = [
         Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql),  # subscriptions (graphql-transport-ws)
         Route("/webhooks/{clinic}/{plugin}", receive_webhook, methods=["POST"]),
+        *document_routes(),  # patient document uploads and downloads (gateway.documents)
     ]
     if settings.provider_fakes_enabled:
         routes += provider_fake_routes(integrations)

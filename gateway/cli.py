@@ -107,6 +107,8 @@ def serve(
         access_log=False,
         loop="uvloop",  # C event loop: tasks, futures and socket transports
         http="httptools",  # C HTTP/1.1 parser instead of h11
+        # SIGTERM: stop accepting, finish in-flight requests, close websockets with 1012.
+        timeout_graceful_shutdown=settings.shutdown_drain_seconds,
     )
 
 
@@ -119,18 +121,30 @@ def worker(
     import signal
 
     from gateway.db.engine import Database
+    from gateway.documents import emr as document_emr
+    from gateway.documents import purge as document_purge
     from gateway.integrations.hub import IntegrationHub
     from gateway.integrations.outbox import OutboxWorker
+    from gateway.notifications import delivery, reminders
+    from gateway.realtime.bus import EventBus
 
     settings = load_settings()
     _logging(settings.log_level)
+    assert delivery.MESSAGE_TAG  # registers the email outcome handlers in this process
+    assert document_emr.HOOK  # and the EMR document outcome handler
 
     async def run() -> None:
         database = Database(settings.database_url, pool_size=settings.database_pool_size)
         hub = IntegrationHub.create(settings, database)
         outbox = OutboxWorker(hub, concurrency=concurrency)
+        # Status changes made here (email delivery, payments) reach subscribers via Redis.
+        bus = EventBus(settings.redis_url, settings.rate_limit_namespace)
+        if settings.redis_url:
+            await bus.start(listen=False)
         try:
             if once:
+                await reminders.sweep(database, settings, hub.cipher)
+                await document_purge.purge_due(hub)
                 stats = await outbox.run_once()
                 typer.echo(
                     f"delivered {stats.delivered}, retrying {stats.retried}, dead {stats.dead}"
@@ -140,8 +154,13 @@ def worker(
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            await outbox.run_forever(stop)
+            await asyncio.gather(
+                outbox.run_forever(stop),
+                reminders.run_forever(database, settings, hub.cipher, stop),
+                document_purge.run_forever(hub, stop),
+            )
         finally:
+            await bus.close()
             await hub.close()
             await database.dispose()
 
@@ -264,6 +283,36 @@ def plan_fee(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(f"{clinic}: monthly plan fee {amount} ({currency} minor units)")
+
+
+documents_app = typer.Typer(help="Patient documents", no_args_is_help=True)
+app.add_typer(documents_app, name="documents")
+
+
+@documents_app.command("purge")
+def documents_purge() -> None:
+    """Remove deleted documents whose DOCUMENT_RETENTION_DAYS have passed (object and row)."""
+    from gateway.db.engine import Database
+    from gateway.documents.purge import purge_due
+    from gateway.integrations.hub import IntegrationHub
+
+    settings = load_settings()
+    _logging(settings.log_level)
+
+    async def run() -> tuple[int, int]:
+        database = Database(settings.database_url)
+        hub = IntegrationHub.create(settings, database)
+        try:
+            report = await purge_due(hub)
+            return report.purged, report.failed
+        finally:
+            await hub.close()
+            await database.dispose()
+
+    purged, failed = asyncio.run(run())
+    typer.echo(f"purged {purged} documents, {failed} failed (retried on the next run)")
+    if failed:
+        raise typer.Exit(1)
 
 
 audit_app = typer.Typer(help="The audit log", no_args_is_help=True)

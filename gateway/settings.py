@@ -43,6 +43,29 @@ class Settings(BaseSettings):
         description="PostgreSQL role the app connects as; migrations grant it DML (it must not own the tables)",
     )
     database_pool_size: int = Field(10, description="Connections per process in the pool")
+    database_read_url: str | None = Field(
+        None,
+        description="Read replica URL for read-only GraphQL operations (writes, recent writers: DATABASE_URL)",
+    )
+    read_your_writes_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="After a write, the same user's reads stay on the primary this long (replica lag cover)",
+    )
+    subscriptions_per_connection: int = Field(
+        10, ge=1, description="Subscriptions one websocket may run at once"
+    )
+    subscription_connections_per_user: int = Field(
+        5, ge=1, description="Open websocket connections one user may hold per gateway process"
+    )
+    subscription_queue_size: int = Field(
+        100,
+        ge=1,
+        description="Events buffered per subscription before the slow subscriber is closed",
+    )
+    shutdown_drain_seconds: float = Field(
+        20.0, ge=0, description="On SIGTERM, in-flight requests get this long to finish"
+    )
     database_echo: bool = Field(False, description="Log every SQL statement (development only)")
 
     jwt_secret: str = Field(
@@ -104,6 +127,34 @@ class Settings(BaseSettings):
         5.0, gt=0, description="First retry delay; doubles per attempt"
     )
     outbox_backoff_max_seconds: float = Field(3600.0, gt=0, description="Longest retry delay")
+
+    # --- email (gateway/notifications) ----------------------------------------------------
+    frontend_url: str = Field(
+        "http://127.0.0.1:3000",
+        description="Base URL of the clinic front end; set-password links in emails point here",
+    )
+    password_reset_ttl_minutes: int = Field(
+        60, ge=5, le=1440, description="How long a password-reset link stays valid"
+    )
+    email_reminder_lead_hours: float = Field(
+        24.0, gt=0, description="Session reminders go out this long before the session"
+    )
+    email_reminder_poll_seconds: float = Field(
+        60.0, gt=0, description="How often the worker looks for sessions due a reminder"
+    )
+    email_reminders_in_process: bool | None = Field(
+        None,
+        description="Run the reminder sweep inside the web process (default: on in development "
+        "only; `santana worker` always runs it)",
+    )
+    dev_mailbox: bool | None = Field(
+        None,
+        description="Capture emails of clinics without an email plugin in DEV_MAILBOX_DIR "
+        "(default: on in development only)",
+    )
+    dev_mailbox_dir: str = Field(
+        "./var/mailbox", description="Where the development mailbox keeps captured emails"
+    )
 
     # --- operations (gateway/ops): health, metrics, alerts, pages, backups ---------------
     app_url: str = Field(
@@ -251,7 +302,25 @@ class Settings(BaseSettings):
         description="Reads of patient records and notes are written to the audit log this often",
     )
 
-    @field_validator("database_url", "migration_database_url")
+    # --- patient documents (gateway/documents) ---
+    document_max_bytes: int = Field(
+        20 * 1024 * 1024, ge=1, description="Largest patient document upload, in bytes"
+    )
+    document_storage: str = Field(
+        "store_local",
+        description="Storage plugin for documents (a clinic may enable its own storage plugin)",
+    )
+    document_local_dir: str = Field(
+        "./var/documents", description="Directory of the built-in local document store"
+    )
+    document_retention_days: int = Field(
+        30, ge=0, description="Days a deleted document is kept before the purge job removes it"
+    )
+    document_link_ttl_seconds: int = Field(
+        300, ge=1, le=3600, description="Lifetime of a signed document download link"
+    )
+
+    @field_validator("database_url", "migration_database_url", "database_read_url")
     @classmethod
     def _async_driver(cls, url: str | None) -> str | None:
         # Accept the plain URLs operators already have (postgres://, postgresql://, sqlite://).
@@ -327,6 +396,16 @@ class Settings(BaseSettings):
     def fakes_url(self) -> str:
         """Where the provider fakes answer when PROVIDER_FAKES is on (the demo points plugins here)."""
         return f"{self.app_url.rstrip('/')}/_fakes"
+
+    @property
+    def email_reminders_in_process_enabled(self) -> bool:
+        if self.email_reminders_in_process is not None:
+            return self.email_reminders_in_process
+        return self.app_env == "development"
+
+    @property
+    def dev_mailbox_enabled(self) -> bool:
+        return (self.app_env == "development") if self.dev_mailbox is None else self.dev_mailbox
 
     @property
     def outbox_in_process_enabled(self) -> bool:

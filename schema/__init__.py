@@ -18,6 +18,7 @@ from gateway.settings import Settings
 from schema.errors import ErrorCodes
 from schema.mutations import Mutation
 from schema.queries import Query
+from schema.subscriptions import Subscription
 
 
 class GatewaySchema(strawberry.Schema):
@@ -41,6 +42,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return GatewaySchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=[
             CachedParser,
             lambda: CachedValidation(rules, hide_suggestions),

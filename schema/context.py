@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 class GraphQLContext(ServiceContext):
     request: Any = None
     response: Any = None
+    # Websockets only: the connection_init payload, and the authenticated connection.
+    connection_params: dict[str, Any] | None = None
+    connection: Any = None  # gateway.realtime.connections.Connection
     _loaders: Loaders | None = field(default=None, repr=False)
 
     @property

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
@@ -24,6 +25,15 @@ class ErrorCodes(SchemaExtension):
         errors = getattr(result, "errors", None)
         if result is not None and errors:
             result.errors = [self._convert(error) for error in errors]
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        # Subscriptions: each event's result gets the same codes (once; codes already set stay).
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = [
+                e if (e.extensions or {}).get("code") else self._convert(e) for e in errors
+            ]
+        yield
 
     def _convert(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error

@@ -28,6 +28,7 @@ class IntegrationKind(Enum):
     EMR = "emr"
     PAYMENT = "payment"
     EMAIL = "email"
+    STORAGE = "storage"
 
 
 @strawberry.enum(

@@ -15,9 +15,13 @@ from gateway.services import users as user_service
 from gateway.services.sessions import SessionFilter
 from schema.audit import AuditQuery
 from schema.context import Info
+from schema.documents import DocumentQueries
+from schema.emr import EmrQueries
 from schema.ids import from_global_id, parse_global_id
 from schema.integrations import IntegrationQueries
+from schema.notifications import NotificationQueries
 from schema.ops import OpsQueries
+from schema.payments import PaymentQueries
 from schema.two_factor import TwoFactorQuery
 from schema.types import (
     Clinic,
@@ -34,7 +38,16 @@ Node = Annotated[Clinic | User | Patient | CounselingSession, strawberry.union("
 
 
 @strawberry.type
-class Query(IntegrationQueries, OpsQueries, AuditQuery, TwoFactorQuery):
+class Query(
+    IntegrationQueries,
+    OpsQueries,
+    AuditQuery,
+    TwoFactorQuery,
+    PaymentQueries,
+    NotificationQueries,
+    EmrQueries,
+    DocumentQueries,
+):
     @strawberry.field(description="The logged-in account")
     async def me(self, info: Info) -> User:
         principal = info.context.require_principal()

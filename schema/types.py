@@ -21,7 +21,9 @@ Modality = strawberry.enum(models.Modality, name="Modality")
 SessionStatus = strawberry.enum(models.SessionStatus, name="SessionStatus")
 
 if TYPE_CHECKING:
+    from schema.documents import PatientDocument
     from schema.integrations import ClinicIntegration
+    from schema.payments import Payment
 
 T = TypeVar("T")
 
@@ -348,6 +350,14 @@ class Patient:
         loader = loaders.sessions_of_patient(first, newest_first, status, with_counselor)
         return _session_objects(loaders, await loader.load(self.row_id), with_counselor)
 
+    @strawberry.field(description="The patient's documents, newest first (not deleted ones)")
+    async def documents(
+        self, info: Info
+    ) -> list[Annotated[PatientDocument, strawberry.lazy("schema.documents")]]:
+        from schema.documents import patient_documents
+
+        return await patient_documents(info, self.row_id)  # type: ignore[return-value]
+
     @strawberry.field(description="The patient's own login, if they have one")
     async def user(self, info: Info) -> User | None:
         if self.user_row_id is None:
@@ -412,3 +422,11 @@ class CounselingSession:
     )
     def notes(self, info: Info) -> str | None:
         return session_service.read_notes(info.context, self.model)
+
+    @strawberry.field(description="The latest payment attempt for this session, if any")
+    async def payment(
+        self, info: Info
+    ) -> Annotated[Payment, strawberry.lazy("schema.payments")] | None:
+        from schema.payments import session_payment
+
+        return await session_payment(info, self.model)

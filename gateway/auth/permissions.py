@@ -22,6 +22,7 @@ from sqlalchemy.orm import QueryableAttribute
 from gateway.auth.principal import Principal
 from gateway.db.models import CounselingSession, Patient, Role, User
 from gateway.errors import Forbidden
+from gateway.payments.models import Payment
 
 
 class Action(str, enum.Enum):
@@ -35,6 +36,14 @@ class Action(str, enum.Enum):
     SESSION_READ = "session.read"
     SESSION_WRITE = "session.write"
     AUDIT_READ = "audit.read"
+    PAYMENT_READ = "payment.read"
+    PAYMENT_CREATE = "payment.create"
+    PAYMENT_REFUND = "payment.refund"
+    DOCUMENT_READ = "document.read"
+    DOCUMENT_UPLOAD = "document.upload"
+    DOCUMENT_DELETE = "document.delete"
+    EMR_SEARCH = "emr.search"  # search the clinic's EMR (discloses EMR patient data)
+    EMR_IMPORT = "emr.import"  # import, link and re-sync patients from the EMR
 
 
 _GRANTS: dict[Role, frozenset[Action]] = {
@@ -58,6 +67,14 @@ _GRANTS: dict[Role, frozenset[Action]] = {
             Action.SESSION_READ,
             Action.SESSION_WRITE,
             Action.AUDIT_READ,
+            Action.PAYMENT_READ,
+            Action.PAYMENT_CREATE,
+            Action.PAYMENT_REFUND,
+            Action.DOCUMENT_READ,
+            Action.DOCUMENT_UPLOAD,
+            Action.DOCUMENT_DELETE,
+            Action.EMR_SEARCH,
+            Action.EMR_IMPORT,
         }
     ),
     Role.COUNSELOR: frozenset(
@@ -68,9 +85,26 @@ _GRANTS: dict[Role, frozenset[Action]] = {
             Action.PATIENT_WRITE,
             Action.SESSION_READ,
             Action.SESSION_WRITE,
+            Action.PAYMENT_READ,
+            Action.PAYMENT_CREATE,
+            Action.DOCUMENT_READ,
+            Action.DOCUMENT_UPLOAD,
+            Action.DOCUMENT_DELETE,
+            Action.EMR_SEARCH,
+            Action.EMR_IMPORT,
         }
     ),
-    Role.PATIENT: frozenset({Action.CLINIC_READ, Action.PATIENT_READ, Action.SESSION_READ}),
+    Role.PATIENT: frozenset(
+        {
+            Action.CLINIC_READ,
+            Action.PATIENT_READ,
+            Action.SESSION_READ,
+            Action.PAYMENT_READ,
+            Action.PAYMENT_CREATE,
+            Action.DOCUMENT_READ,  # their own documents (the patient filter)
+            Action.DOCUMENT_UPLOAD,
+        }
+    ),
 }
 
 # Roles a clinic admin may hand out; only platform admins create clinic admins elsewhere.
@@ -125,6 +159,17 @@ def session_filter(principal: Principal) -> ColumnElement[bool]:
         )
         return fence & CounselingSession.patient_id.in_(own.scalar_subquery())
     return fence
+
+
+def payment_filter(principal: Principal) -> ColumnElement[bool]:
+    """Payments of the sessions this principal may see (admins: the whole clinic)."""
+    if not allowed(principal, Action.PAYMENT_READ):
+        return false()
+    fence = clinic_filter(principal, Payment.clinic_id)
+    if principal.role is Role.CLINIC_ADMIN:
+        return fence
+    visible = select(CounselingSession.id).where(session_filter(principal))
+    return fence & Payment.session_id.in_(visible.scalar_subquery())
 
 
 def user_filter(principal: Principal) -> ColumnElement[bool]:

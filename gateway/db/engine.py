@@ -71,19 +71,27 @@ def make_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEn
 
 
 class Database:
-    """The engine and a session factory bound to it."""
+    """The engine and a session factory bound to it (and, optionally, a read replica's)."""
 
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
         self.url = url
         self.engine = make_engine(url, pool_size=pool_size, echo=echo)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        # DATABASE_READ_URL (gateway.db.replica decides who may read there).
+        self.replica: Database | None = None
+
+    def attach_replica(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
+        self.replica = Database(url, pool_size=pool_size, echo=echo)
 
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def session(self, scope: TenantScope) -> AsyncSession:
-        """A new session fenced to `scope` (see gateway.db.tenancy)."""
+    def session(self, scope: TenantScope, *, read_only: bool = False) -> AsyncSession:
+        """A new session fenced to `scope` (see gateway.db.tenancy); on the replica if
+        `read_only` and one is attached (its transactions set the same tenant scope)."""
+        if read_only and self.replica is not None:
+            return self.replica.session(scope)
         session = self._sessions()
         session.info[SCOPE_KEY] = scope
         return session
@@ -95,4 +103,6 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
+        if self.replica is not None:
+            await self.replica.dispose()
         await self.engine.dispose()

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.db.tenancy import TenantScope
 from gateway.errors import ValidationFailed
+from gateway.events import EventContext
 from gateway.integrations.config import secret_values
 from gateway.integrations.errors import (
     CircuitOpen,
@@ -182,6 +183,7 @@ async def invoke(
             idempotency_key=who.idempotency_key,
             db=hook_db,
             actor_user_id=who.actor_user_id,
+            events=None if hook_db is None else _event_context(hub, hook_db, who),
         )
         limit = hub.settings.integration_timeout_seconds
         try:
@@ -239,6 +241,18 @@ async def invoke(
     )
     await _audit(hub, target, hook, who, error, audit_db)
     raise error
+
+
+def _event_context(hub: IntegrationHub, db: AsyncSession, who: CallInfo) -> EventContext:
+    """Lets handle_webhook emit domain events that commit with the event's receipt."""
+    return EventContext(
+        db=db,
+        cipher=hub.cipher,
+        settings=hub.settings,
+        hub=hub,
+        actor_user_id=who.actor_user_id,
+        request_id=who.request_id,
+    )
 
 
 async def _audit(

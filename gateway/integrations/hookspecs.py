@@ -10,6 +10,7 @@ errors in `gateway.integrations.errors` to report failures.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pluggy
@@ -24,6 +25,7 @@ from gateway.integrations.types import (
     EmrPatient,
     Kind,
     PatientQuery,
+    PaymentConfirmation,
     PaymentRequest,
     PaymentResult,
     PluginContext,
@@ -32,6 +34,7 @@ from gateway.integrations.types import (
     RefundRequest,
     RefundResult,
     SentEmail,
+    StoredObject,
     WebhookEvent,
     WebhookRequest,
 )
@@ -97,6 +100,11 @@ async def refund_payment(ctx: PluginContext, refund: RefundRequest) -> RefundRes
     """Refund all or part of a captured payment, idempotent on `ctx.idempotency_key`."""
 
 
+@hookspec(firstresult=True)
+async def confirm_payment(ctx: PluginContext, confirmation: PaymentConfirmation) -> PaymentResult:
+    """Optional: verify a checkout callback's signature and return the payment's status."""
+
+
 # --- emr --------------------------------------------------------------------------------
 
 
@@ -130,6 +138,24 @@ async def alert(ctx: PluginContext, notice: AlertNotice) -> None:
     Called for each plugin named in ALERT_PLUGINS, with `ctx.clinic_id` None and the
     config from the operator's platform defaults; any plugin kind may implement it.
     """
+
+
+# --- storage ----------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+async def put_object(ctx: PluginContext, key: str, path: str) -> StoredObject:
+    """Store the local file at `path` (already encrypted) under `key`, streaming it from disk."""
+
+
+@hookspec(firstresult=True)
+async def open_object(ctx: PluginContext, key: str) -> AsyncIterator[bytes]:
+    """Return an async iterator over the stored bytes of `key`; raise ProviderRejected if absent."""
+
+
+@hookspec(firstresult=True)
+async def delete_object(ctx: PluginContext, key: str) -> None:
+    """Delete the object stored under `key`; deleting a missing object is not an error."""
 
 
 # --- what the gateway knows about each hook ------------------------------------------------
@@ -183,6 +209,13 @@ HOOKS: dict[str, HookInfo] = {
         args={"refund": RefundRequest},
         returns=RefundResult,
     ),
+    "confirm_payment": HookInfo(
+        Kind.PAYMENT,
+        required=False,
+        discloses_phi=False,
+        args={"confirmation": PaymentConfirmation},
+        returns=PaymentResult,
+    ),
     "search_patients": HookInfo(
         Kind.EMR, required=True, discloses_phi=True, args={"query": PatientQuery}
     ),
@@ -201,6 +234,15 @@ HOOKS: dict[str, HookInfo] = {
         args={"document": DocumentPush},
         returns=PushedDocument,
     ),
+    "put_object": HookInfo(
+        Kind.STORAGE,
+        required=True,
+        discloses_phi=False,  # ciphertext only: the key never leaves the gateway
+        args={"key": str, "path": str},
+        returns=StoredObject,
+    ),
+    "open_object": HookInfo(Kind.STORAGE, required=True, discloses_phi=False, args={"key": str}),
+    "delete_object": HookInfo(Kind.STORAGE, required=True, discloses_phi=False, args={"key": str}),
 }
 
 # Hooks that must come as a pair: a plugin that verifies webhooks must also handle them.

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Column, Table, select, tuple_, update
 
+import gateway.documents.models  # noqa: F401  (document keys: key_encrypted is re-wrapped)
 import gateway.integrations.models  # noqa: F401  (registers the integration tables)
 from gateway.crypto import DataCipher
 from gateway.db.engine import Database

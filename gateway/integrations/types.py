@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     import httpx
     from sqlalchemy.ext.asyncio import AsyncSession
 
+    from gateway.events import EventContext
+
 CONTRACT_VERSION = "1.0"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,39}$")
 
@@ -46,6 +48,9 @@ class EmailMessage(_Data):
     text: str
     html: str | None = None
     reply_to: str | None = None
+    sender_name: str | None = Field(
+        default=None, description="Display name for the From address (the clinic's own)"
+    )
     tags: dict[str, str] = Field(default_factory=dict, description="Identifiers only, never PHI")
 
 
@@ -64,14 +69,35 @@ class PaymentRequest(_Data):
     metadata: dict[str, str] = Field(
         default_factory=dict, description="Identifiers only, never PHI"
     )
+    provider_payment_id: str | None = Field(
+        default=None,
+        description="Set when the payment was created before: return it again, unchanged",
+    )
 
 
 class PaymentResult(_Data):
     provider_payment_id: str
     status: str = Field(description="requires_action | pending | succeeded | failed")
     client_secret: str | None = Field(
-        None, description="Handed to the front end's checkout, if any"
+        default=None, description="Handed to the front end's checkout, if any"
     )
+    public_key: str | None = Field(
+        default=None,
+        description="The publishable key / key id the front end's checkout needs, if any",
+    )
+    provider_charge_id: str | None = Field(
+        default=None, description="The captured payment's id, where the provider names it apart"
+    )
+    failure_code: str | None = Field(
+        default=None, description="The provider's decline code, if failed"
+    )
+
+
+class PaymentConfirmation(_Data):
+    """What the front end's checkout handed back after the payer paid (signed by the provider)."""
+
+    provider_payment_id: str = Field(description="The id create_payment returned")
+    fields: dict[str, str] = Field(description="The checkout callback's fields, as received")
 
 
 class RefundRequest(_Data):
@@ -103,6 +129,8 @@ class EmrPatient(_Data):
     birth_date: date | None = None
     email: str | None = None
     phone: str | None = None
+    gender: str | None = Field(None, description="FHIR administrative gender")
+    mrn: str | None = Field(None, description="The EMR's medical record number, when it has one")
 
 
 class AppointmentPush(_Data):
@@ -170,6 +198,16 @@ class WebhookEvent(_Data):
     provider_event_id: str = Field(min_length=1, max_length=255)
     type: str = Field(max_length=128)
     data: dict[str, Any] = Field(default_factory=dict)
+
+
+# --- storage ---------------------------------------------------------------------
+
+
+class StoredObject(_Data):
+    """What a storage plugin kept: the object's key and its size in bytes (ciphertext)."""
+
+    key: str
+    size: int = Field(ge=0)
 
 
 # --- declaration and per-call context ----------------------------------------------
@@ -242,6 +280,8 @@ class PluginContext:
     idempotency_key: str | None = None
     db: AsyncSession | None = field(default=None, repr=False)
     actor_user_id: uuid.UUID | None = None
+    # Only inside handle_webhook: emit domain events (gateway.events) in `db`'s transaction.
+    events: EventContext | None = field(default=None, repr=False)
 
     def record_event(
         self, action: str, *, target_id: str | None = None, details: dict[str, Any] | None = None
@@ -276,6 +316,7 @@ __all__ = [
     "EmrPatient",
     "Kind",
     "PatientQuery",
+    "PaymentConfirmation",
     "PaymentRequest",
     "PaymentResult",
     "PluginContext",
@@ -285,6 +326,7 @@ __all__ = [
     "RefundRequest",
     "RefundResult",
     "SentEmail",
+    "StoredObject",
     "WebhookEvent",
     "WebhookRequest",
 ]

@@ -29,6 +29,8 @@ class ServiceContext:
     ip: str | None = None
     # The plugin layer (gateway.integrations); None where no plugins are loaded.
     integrations: IntegrationHub | None = field(default=None, repr=False)
+    # A read-only operation whose caller wrote nothing lately: may read the replica.
+    read_only: bool = False
     _session: AsyncSession | None = field(default=None, repr=False)
     _retired: list[AsyncSession] = field(default_factory=list, repr=False)
 
@@ -39,7 +41,7 @@ class ServiceContext:
             from gateway.db.tenancy import TenantScope
 
             scope = self.principal.tenant_scope() if self.principal else TenantScope.nobody()
-            self._session = self.database.session(scope)
+            self._session = self.database.session(scope, read_only=self.read_only)
         return self._session
 
     def sign_in(self, principal: Principal) -> None:

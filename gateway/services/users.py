@@ -14,6 +14,8 @@ from gateway.auth.tokens import new_refresh_token
 from gateway.db.models import Clinic, Role, User, UserToken
 from gateway.db.types import utcnow
 from gateway.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from gateway.events import EventContext
+from gateway.notifications.accounts import send_invitation
 from gateway.services import audit, validation
 from gateway.services.context import ServiceContext
 
@@ -92,6 +94,9 @@ async def create_user(
                 token_hash=token_hash,
                 expires_at=utcnow() + INVITATION_TTL,
             )
+        )
+        await send_invitation(
+            EventContext.from_service(ctx), user, invite_token, INVITATION_TTL.days
         )
     audit.record(
         ctx.db,

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from gateway.db.engine import Database
 from gateway.db.tenancy import TenantScope
 from gateway.integrations.models import Integration
 from gateway.ops.business import month_start, set_plan_fee
+from gateway.payments.models import Payment
 from gateway.settings import Settings
 from tests.factories import World
 from tests.ops.conftest import bearer, gql
@@ -32,7 +32,6 @@ async def test_business_metrics_for_platform_admins(
     world: World,
     settings: Settings,
     database: Database,
-    owner_url: str,
     backend: str,
 ) -> None:
     await set_plan_fee(settings, "clinic-a", 49_900)
@@ -48,43 +47,38 @@ async def test_business_metrics_for_platform_admins(
                 status="active",
             )
         )
-    owner = create_async_engine(owner_url)
-    try:
-        async with owner.begin() as conn:
-            stamp = "TIMESTAMP" if backend == "sqlite" else "TIMESTAMPTZ"
-            await conn.execute(
-                text(
-                    "CREATE TABLE payments (id INTEGER PRIMARY KEY, clinic_id VARCHAR(36), amount "
-                    f"INTEGER, currency VARCHAR(3), status VARCHAR(16), created_at {stamp})"
+    # Payments of every status and currency (gateway/payments), this month and last.
+    now = datetime.now(UTC)
+    session = world.a.past_session
+    async with database.transaction(TenantScope.cross_clinic()) as db:
+        for n, (amount, currency, status, when) in enumerate(
+            [
+                (12_000, "usd", "succeeded", now),
+                (8_000, "USD", "succeeded", now),
+                (5_000, "INR", "captured", now),
+                (9_999, "USD", "failed", now),
+                (7_000, "USD", "succeeded", now - timedelta(days=40)),
+            ]
+        ):
+            db.add(
+                Payment(
+                    clinic_id=session.clinic_id,
+                    id=uuid.uuid4(),
+                    session_id=session.id,
+                    patient_id=session.patient_id,
+                    attempt=n + 1,
+                    amount=amount,
+                    amount_refunded=0,
+                    currency=currency,
+                    provider="pay_demo",
+                    provider_reference=f"ref-{n}",
+                    status=status,
+                    created_at=when,
                 )
             )
-            now = datetime.now(UTC)
-            if backend == "sqlite":
-                now = now.replace(tzinfo=None)
-            for n, (amount, currency, status, when) in enumerate(
-                [
-                    (12_000, "usd", "succeeded", now),
-                    (8_000, "USD", "succeeded", now),
-                    (5_000, "INR", "captured", now),
-                    (9_999, "USD", "failed", now),
-                    (7_000, "USD", "succeeded", now - timedelta(days=40)),
-                ]
-            ):
-                await conn.execute(
-                    text("INSERT INTO payments VALUES (:i, 'x', :a, :c, :s, :w)"),
-                    {"i": n, "a": amount, "c": currency, "s": status, "w": when},
-                )
-        if backend == "postgres":
-            async with owner.begin() as conn:
-                await conn.execute(text("GRANT SELECT ON payments TO santana_app"))
-
-        denied = (await gql(http, QUERY, headers=bearer(world.a.admin, settings))).json()
-        assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
-        body = (await gql(http, QUERY, headers=bearer(world.platform_admin, settings))).json()
-    finally:
-        async with owner.begin() as conn:
-            await conn.execute(text("DROP TABLE IF EXISTS payments"))
-        await owner.dispose()
+    denied = (await gql(http, QUERY, headers=bearer(world.a.admin, settings))).json()
+    assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    body = (await gql(http, QUERY, headers=bearer(world.platform_admin, settings))).json()
     m = body["data"]["businessMetrics"]
     assert (m["totalClinics"], m["activeClinics"], m["totalPatients"]) == (2, 2, 6)
     assert m["sessionsThisMonth"] == _sessions_this_month(world)

@@ -8,12 +8,14 @@ the answer empty) or OWN (no error, only B's own data, checked for leaks).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from gateway.db.models import Clinic, CounselingSession, Patient, User
 from gateway.integrations.models import Integration
+from gateway.payments.transitions import derived_id
 from schema.ids import to_global_id
 from tests.factories import PASSWORD, World, tomorrow_at
 
@@ -156,6 +158,27 @@ AUDIT = """query($c: ID, $actor: ID, $p: ID) {
 CHANGE_PASSWORD = """mutation($c: String!, $n: String!) {
   changePassword(currentPassword: $c, newPassword: $n) }"""
 
+
+def a_payment(t: Targets) -> dict[str, Any]:
+    """The id A's first payment for its past session has (ids derive from clinic + session)."""
+    a = t.w.a
+    return {"id": to_global_id("Payment", derived_id(a.clinic.id, a.past_session.id, 1))}
+
+
+def a_document(t: Targets) -> dict[str, Any]:
+    return {"id": to_global_id("PatientDocument", uuid.uuid5(t.w.a.clinic.id, "document"))}
+
+
+PAYMENT = """query($id: ID!) { payment(id: $id) { id status session { id } } }"""
+PAYMENTS = "{ payments { id status amount { amount } session { id patient { fullName } } } }"
+CREATE_PAYMENT = """mutation($id: ID!) {
+  createSessionPayment(sessionId: $id) { orderId payment { id amount { amount } } } }"""
+REFUND_PAYMENT = """mutation($id: ID!) { refundPayment(paymentId: $id) { id status } }"""
+CONFIRM_RAZORPAY = """mutation($id: ID!) { confirmRazorpayPayment(paymentId: $id,
+  razorpayPaymentId: "pay_1", razorpayOrderId: "order_1", razorpaySignature: "00") { id } }"""
+EMAILS = "{ emailMessages { id notification recipient status } }"
+EMAILS_OF = "query($c: ID) { emailMessages(clinicId: $c) { id recipient } }"
+
 A = Attempt
 # fmt: off
 ATTEMPTS = [
@@ -216,6 +239,20 @@ ATTEMPTS = [
       "{ businessMetrics { totalClinics totalPatients } }", nothing, every(FORBIDDEN)),
     A("twoFactorStatus", "its own 2FA status", "{ twoFactorStatus { enabled } }", nothing,
       every(OWN)),
+    A("payment-A", "payment(id: a payment id of A's session)", PAYMENT, a_payment, every(NF)),
+    A("payments-all", "every payment it may list", PAYMENTS, nothing, every(OWN)),
+    A("emailMessages-all", "every email it may list", EMAILS, nothing, admin_only(OWN)),
+    A("emailMessages-of-A", "emailMessages(clinicId: A)", EMAILS_OF, a_clinic_and(),
+      admin_only(NF)),
+    A("bouncedEmailAddresses-of-A", "bouncedEmailAddresses(clinicId: A)",
+      "query($c: ID) { bouncedEmailAddresses(clinicId: $c) { address } }", a_clinic_and(),
+      admin_only(NF)),
+    A("emailSettings-of-A", "emailSettings(clinicId: A)",
+      "query($c: ID) { emailSettings(clinicId: $c) { senderName replyTo } }", a_clinic_and(),
+      admin_only(NF)),
+    # Off outside development; in development a clinic admin reads only its own clinic's.
+    A("devMailbox", "the development mailbox", "{ devMailbox { id to subject } }", nothing,
+      every(FORBIDDEN)),
     # ---- mutations ----
     A("createClinic", "to create a clinic (a tenant)",
       'mutation { createClinic(input: {name: "Mole", slug: "mole"}) { id } }', nothing,
@@ -289,6 +326,42 @@ ATTEMPTS = [
       'mutation { regenerateRecoveryCodes(code: "123456") }', nothing, every("CONFLICT")),
     A("changePassword", "changePassword (A's users share its password)", CHANGE_PASSWORD,
       lambda t: {"c": PASSWORD, "n": NEW_PASSWORD}, every(OWN)),
+    A("createSessionPayment-A", "createSessionPayment(sessionId: A's upcoming session)",
+      CREATE_PAYMENT, ids(id=lambda w: w.a.upcoming_session), every(NF)),
+    A("refundPayment-A", "refundPayment(paymentId: a payment id of A's session)",
+      REFUND_PAYMENT, a_payment, admin_only(NF)),
+    A("confirmRazorpayPayment-A", "confirmRazorpayPayment(paymentId: one of A's session)",
+      CONFIRM_RAZORPAY, a_payment, every(NF)),
+    # Made-up document id; tests/documents/test_roundtrip.py tries B against A's real upload.
+    A("patientDocument-A", "patientDocument(id: a document id of A)",
+      "query($id: ID!) { patientDocument(id: $id) { id sha256 } }", a_document, every(NF)),
+    A("documentDownloadLink-A", "documentDownloadLink(id: a document id of A)",
+      "query($id: ID!) { documentDownloadLink(id: $id) { url } }", a_document, every(NF)),
+    A("deletePatientDocument-A", "deletePatientDocument(id: a document id of A)",
+      "mutation($id: ID!) { deletePatientDocument(id: $id) { id } }", a_document, staff(NF)),
+    A("sendDocumentToEmr-A", "sendDocumentToEmr(id: a document id of A)",
+      "mutation($id: ID!) { sendDocumentToEmr(id: $id) { id } }", a_document, staff(NF)),
+    A("resetPassword-made-up", "resetPassword with a token it did not receive",
+      'mutation { resetPassword(token: "made-up-token", newPassword: "a-brand-new-password") }',
+      nothing, every("VALIDATION")),
+    A("resendInvitation-A", "resendInvitation(userId: A's counselor)",
+      "mutation($u: ID!) { resendInvitation(userId: $u) { id email } }",
+      ids(u=lambda w: w.a.counselor), admin_only(NF)),
+    A("updateEmailSettings-in-A", "updateEmailSettings(clinicId: A) to redirect replies",
+      'mutation($c: ID) { updateEmailSettings(clinicId: $c, replyTo: "mole@b.test") { replyTo } }',
+      a_clinic_and(), admin_only(NF)),
+    A("clearBouncedEmailAddress-in-A", "clearBouncedEmailAddress(clinicId: A)",
+      'mutation($c: ID) { clearBouncedEmailAddress(clinicId: $c, address: "pat0@a.example") }',
+      a_clinic_and(), admin_only(NF)),
+    A("searchEmrPatients-in-B", "searchEmrPatients (B has no EMR; A's EMR is not B's to use)",
+      '{ searchEmrPatients(family: "Chalmers") { emrId linkedPatientId } }', nothing,
+      staff("NOT_CONFIGURED")),
+    A("importEmrPatient-link-A", "importEmrPatient linking an EMR record to A's patient",
+      'mutation($p: ID) { importEmrPatient(emrId: "example", patientId: $p) { patient { id } } }',
+      ids(p=lambda w: w.a.patients[0]), staff(NF)),
+    A("syncPatientFromEmr-A", "syncPatientFromEmr(patientId: A's patient)",
+      "mutation($p: ID!) { syncPatientFromEmr(patientId: $p) { id firstName emr { id } } }",
+      ids(p=lambda w: w.a.patients[0]), staff(NF)),
 ]
 # fmt: on
 
@@ -310,5 +383,22 @@ TENANT_FREE: dict[tuple[str, str], tuple[str, str]] = {
     ("mutation", "acceptInvitation"): (
         "the one-time token names the invited user",
         "test_invitation_of_b_activates_only_b_and_leaves_a_invitation_alone",
+    ),
+    ("mutation", "requestPasswordReset"): (
+        "the email names the account; the answer is the same for every address",
+        "test_password_reset_asked_from_b_mails_only_the_account_owner",
+    ),
+    # Subscriptions take no ids: the connection's token names the clinic (websocket test).
+    ("subscription", "sessionChanged"): (
+        "no arguments; events of the token's clinic, loaded through session_filter",
+        "test_subscriptions_of_b_never_hear_of_a",
+    ),
+    ("subscription", "paymentChanged"): (
+        "no arguments; the token's clinic only, clinic admins only",
+        "test_subscriptions_of_b_never_hear_of_a",
+    ),
+    ("subscription", "emailStatusChanged"): (
+        "no arguments; the token's clinic only, clinic admins only",
+        "test_subscriptions_of_b_never_hear_of_a",
     ),
 }

@@ -112,9 +112,7 @@ def _depth(query: str) -> int:
                 deepest = max(deepest, levels(node.selection_set) + (0 if wrapper else 1))
         return deepest
 
-    operation = next(
-        d for d in parse(query).definitions if isinstance(d, OperationDefinitionNode)
-    )
+    operation = next(d for d in parse(query).definitions if isinstance(d, OperationDefinitionNode))
     return levels(operation.selection_set)
 
 
@@ -140,7 +138,11 @@ async def test_every_benchmark_read_costs_at_most_its_depth_plus_one(
             },
             world.a.counselor,
         ),
-        "patient": (PATIENT, {"id": to_global_id("Patient", world.a.patients[0].id)}, world.a.admin),
+        "patient": (
+            PATIENT,
+            {"id": to_global_id("Patient", world.a.patients[0].id)},
+            world.a.admin,
+        ),
         "me": (ME, {}, world.a.counselor),
     }
     tenant_setup = 1 if backend == "postgres" else 0

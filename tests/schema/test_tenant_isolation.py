@@ -271,3 +271,31 @@ async def test_two_factor_of_b_never_touches_a(
     disable = "mutation($c: String!) { disableTwoFactor(code: $c) }"
     assert (await client.data(disable, {"c": fresh[0]}, user=me))["disableTwoFactor"] is True
     assert await snapshot(database, world.a.clinic.id) == before, "B's 2FA touched clinic A"
+
+
+async def test_password_reset_asked_from_b_mails_only_the_account_owner(
+    client: GraphQLClient, world: World, database: Database
+) -> None:
+    """Tried: B's users ask resets for A's counselor, for themselves and for a made-up
+    address; every answer is the same and nothing of A's comes back (the link goes
+    only to the address on the account, through that account's clinic)."""
+    ask = "mutation($e: String!) { requestPasswordReset(email: $e) }"
+    answers = set()
+    for user in (world.b.admin, world.b.counselor, world.b.patient_user):
+        for email in (world.a.counselor.email, user.email, "nobody@nowhere.test"):
+            answers.add(json.dumps(await client.data(ask, {"e": email}, user=user)))
+    assert len(answers) == 1
+    assert world.a.counselor.email not in answers.pop()
+    from gateway.services import password_reset
+
+    await password_reset.settle()  # the requests are worked on after their answers
+
+
+async def test_subscriptions_of_b_never_hear_of_a(
+    world: World, settings: Settings, database: Database
+) -> None:
+    """Tried: B's admin, counselor and patient follow every subscription while A books a
+    session and A's payment and email change (tests/realtime/isolation.py)."""
+    from tests.realtime.isolation import b_never_hears_of_a
+
+    await b_never_hears_of_a(world, settings, database)

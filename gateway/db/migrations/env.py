@@ -8,7 +8,11 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import gateway.documents.models  # noqa: F401  (registers the patient documents table on Base)
+import gateway.emr.models  # noqa: F401  (registers the EMR link tables on Base)
 import gateway.integrations.models  # noqa: F401  (registers the integration tables on Base)
+import gateway.notifications.models  # noqa: F401  (registers the email tables on Base)
+import gateway.payments.models  # noqa: F401  (registers the payments table on Base)
 from gateway.db.models import Base
 
 config = context.config

@@ -1,0 +1,1 @@
+"""Patient documents: encrypted uploads kept by a storage plugin, with audited access."""

@@ -1,0 +1,1 @@
+"""EMR integration: patient links to EMR records, import/sync, appointment pushes."""

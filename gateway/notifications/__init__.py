@@ -1,0 +1,1 @@
+"""Email notifications: what the platform sends, through each clinic's email plugin."""

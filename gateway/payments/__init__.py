@@ -1,0 +1,1 @@
+"""Session payments: the Payment table, its state machine and the provider-neutral logic."""

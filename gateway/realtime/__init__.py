@@ -1,0 +1,1 @@
+"""Real-time delivery of domain events to GraphQL subscriptions (graphql-transport-ws)."""

@@ -1,0 +1,1 @@
+"""Oracle Health (Cerner) EMR plugin (FHIR R4, SMART Backend Services or open sandbox)."""

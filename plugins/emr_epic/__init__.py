@@ -1,0 +1,1 @@
+"""Epic EMR plugin (FHIR R4, SMART Backend Services)."""
