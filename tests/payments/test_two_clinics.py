@@ -101,15 +101,15 @@ async def test_a_hanging_provider_is_cut_off_by_the_clinic_timeout(pay: PayApp) 
     """Both SDKs get an explicit per-request timeout, well inside the dispatch timeout."""
     a, b = pay.world.a, pay.world.b
     set_timeout = """mutation($p: String!) {
-      updateIntegration(plugin: $p, config: {timeout_seconds: 0.5}) { plugin } }"""
+      updateIntegration(plugin: $p, config: {timeout_seconds: 1.5}) { plugin } }"""
     await pay.gql.data(set_timeout, {"p": "pay_stripe"}, user=a.admin)
     await pay.gql.data(set_timeout, {"p": "pay_razorpay"}, user=b.admin)
-    pay.providers.stripe.delay_seconds = pay.providers.razorpay.delay_seconds = 3
+    pay.providers.stripe.delay_seconds = pay.providers.razorpay.delay_seconds = 6
     create = "mutation($s: ID!) { createSessionPayment(sessionId: $s) { orderId } }"
     for clinic in (a, b):
         variables = {"s": to_global_id("CounselingSession", clinic.upcoming_session.id)}
         started = time.monotonic()
         code = await pay.gql.error_code(create, variables, user=clinic.patient_user)
         assert code == "PROVIDER_UNAVAILABLE", clinic.clinic.slug
-        assert time.monotonic() - started < 2, "the SDK call was not cut off by its timeout"
+        assert time.monotonic() - started < 4, "the SDK call was not cut off by its timeout"
         assert await pay.count(clinic.clinic.id) == 0
