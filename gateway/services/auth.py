@@ -266,7 +266,7 @@ async def logout(ctx: ServiceContext, refresh_token: str | None) -> None:
             if row is not None:
                 await _revoke_family(db, row.family_id, now)
         else:
-            await _revoke(db, RefreshToken.user_id == principal.user_id, now)
+            await revoke_logins(db, principal.user_id, now)
         audit.record(
             db,
             "auth.logout",
@@ -294,7 +294,7 @@ async def change_password(ctx: ServiceContext, current: str, new: str) -> None:
         user.password_hash = passwords.hash_password(new)
         user.password_changed_at = now
         # Every other login ends: a changed password should lock out whoever else had it.
-        await _revoke(db, RefreshToken.user_id == user.id, now)
+        await revoke_logins(db, user.id, now)
         audit.record(
             db,
             "auth.password_changed",
@@ -307,17 +307,32 @@ async def change_password(ctx: ServiceContext, current: str, new: str) -> None:
         )
 
 
+async def claim_user_token(
+    db: AsyncSession, token: str, purpose: str, invalid: str, now: datetime
+) -> UserToken:
+    """The live single-use token of `purpose` (row-locked), or ValidationFailed(`invalid`)."""
+    row = await db.scalar(
+        select(UserToken)
+        .where(UserToken.token_hash == hash_refresh_token(token), UserToken.purpose == purpose)
+        .with_for_update()
+    )
+    if row is None or row.used_at is not None or row.expires_at <= now:
+        raise ValidationFailed(invalid, field="token")
+    return row
+
+
+async def revoke_logins(db: AsyncSession, user_id: uuid.UUID, now: datetime) -> None:
+    """End every login of the user (each of its refresh-token families)."""
+    await _revoke(db, RefreshToken.user_id == user_id, now)
+
+
 async def accept_invitation(ctx: ServiceContext, token: str, password: str) -> TokenPair:
     passwords.check_password_policy(password)
     async with ctx.database.transaction(TenantScope.cross_clinic()) as db:
-        row = await db.scalar(
-            select(UserToken)
-            .where(UserToken.token_hash == hash_refresh_token(token), UserToken.purpose == "invite")
-            .with_for_update()
-        )
         now = utcnow()
-        if row is None or row.used_at is not None or row.expires_at <= now:
-            raise ValidationFailed("This invitation is invalid, used or expired.", field="token")
+        row = await claim_user_token(
+            db, token, "invite", "This invitation is invalid, used or expired.", now
+        )
         user = await db.get(User, row.user_id)
         assert user is not None
         row.used_at = now

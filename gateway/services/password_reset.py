@@ -19,15 +19,15 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth import passwords
-from gateway.auth.tokens import hash_refresh_token, new_refresh_token
-from gateway.db.models import RefreshToken, User, UserToken
+from gateway.auth.tokens import new_refresh_token
+from gateway.db.models import User, UserToken
 from gateway.db.tenancy import TenantScope
 from gateway.db.types import utcnow
 from gateway.errors import ValidationFailed
 from gateway.events import EventContext
 from gateway.notifications.accounts import send_password_reset
 from gateway.services import audit
-from gateway.services.auth import normalise_email
+from gateway.services.auth import claim_user_token, normalise_email, revoke_logins
 from gateway.services.context import ServiceContext
 
 log = logging.getLogger("santana.auth")
@@ -103,14 +103,8 @@ async def request_password_reset(ctx: ServiceContext, email: str) -> None:
 async def reset_password(ctx: ServiceContext, token: str, new_password: str) -> None:
     passwords.check_password_policy(new_password)
     async with ctx.database.transaction(TenantScope.cross_clinic()) as db:
-        row = await db.scalar(
-            select(UserToken)
-            .where(UserToken.token_hash == hash_refresh_token(token), UserToken.purpose == PURPOSE)
-            .with_for_update()
-        )
         now = utcnow()
-        if row is None or row.used_at is not None or row.expires_at <= now:
-            raise ValidationFailed(INVALID_TOKEN, field="token")
+        row = await claim_user_token(db, token, PURPOSE, INVALID_TOKEN, now)
         user = await db.get(User, row.user_id)
         if user is None or not user.is_active:
             raise ValidationFailed(INVALID_TOKEN, field="token")
@@ -121,11 +115,7 @@ async def reset_password(ctx: ServiceContext, token: str, new_password: str) -> 
         user.failed_login_count = 0
         user.locked_until = None
         # Whoever else was logged in (perhaps whoever knew the old password) is logged out.
-        await db.execute(
-            update(RefreshToken)
-            .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
-            .values(revoked_at=now)
-        )
+        await revoke_logins(db, user.id, now)
         audit.record(
             db,
             "auth.password_reset",
