@@ -76,7 +76,13 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 10, echo: bool = False) -> None:
         self.url = url
         self.engine = make_engine(url, pool_size=pool_size, echo=echo)
-        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        # close_resets_only=False: a closed session refuses further use instead of opening a
+        # new transaction. graphql-core can leave a failed field's siblings running after the
+        # answer; once the request has closed its session they must fail, not check out a
+        # connection nobody will ever return (it would sit idle in transaction, holding locks).
+        self._sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, autoflush=False, close_resets_only=False
+        )
         # DATABASE_READ_URL (gateway.db.replica decides who may read there).
         self.replica: Database | None = None
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gateway.auth.principal import Principal
@@ -15,6 +18,8 @@ from gateway.settings import Settings
 
 if TYPE_CHECKING:
     from gateway.integrations.hub import IntegrationHub
+
+log = logging.getLogger("santana")
 
 
 @dataclass
@@ -33,6 +38,7 @@ class ServiceContext:
     read_only: bool = False
     _session: AsyncSession | None = field(default=None, repr=False)
     _retired: list[AsyncSession] = field(default_factory=list, repr=False)
+    _driver: Any = field(default=None, repr=False)
 
     @property
     def db(self) -> AsyncSession:
@@ -60,7 +66,9 @@ class ServiceContext:
         cannot open one from two tasks at once, but queries on a held connection are
         serialised safely. Called before execution and again after each commit.
         """
-        await self.db.connection()
+        connection = await self.db.connection()
+        # The driver's connection, to wait out a running or cancelled query before closing.
+        self._driver = (await connection.get_raw_connection()).dbapi_connection
 
     def require_principal(self) -> Principal:
         if self.principal is None:
@@ -69,7 +77,38 @@ class ServiceContext:
 
     async def close(self) -> None:
         for session in [*self._retired, self._session]:
-            if session is not None:
+            if session is None:
+                continue
+            try:
+                if session is self._session:
+                    await _settle(self._driver)
                 await session.close()
+            except (DBAPIError, TimeoutError) as exc:
+                # graphql-core cancels a failed field's siblings; one cancelled mid-query
+                # leaves its connection busy, so it cannot roll back. Drop that connection
+                # (the pool opens another) rather than turn the answer into a 500.
+                log.warning("request %s: connection dropped at close: %s", self.request_id, exc)
+                await session.invalidate()
         self._retired.clear()
         self._session = None
+
+
+async def _settle(adapted: Any) -> None:
+    """Wait out a query still on the connection before closing it.
+
+    graphql-core may answer while a failed field's siblings still run (settled in the
+    background) or are being cancelled; rolling back under them fails. SQLAlchemy's
+    asyncpg adapter runs each statement under a lock, and asyncpg keeps a cancelled query's
+    connection busy until the server confirms, so wait for both (asyncpg's pool does too).
+    """
+    mutex = getattr(adapted, "_execute_mutex", None)
+    if mutex is not None:
+        async with asyncio.timeout(CANCEL_WAIT_SECONDS):
+            async with mutex:
+                pass
+    protocol = getattr(getattr(adapted, "_connection", None), "_protocol", None)
+    if protocol is not None and protocol._is_cancelling():
+        await protocol._wait_for_cancellation(CANCEL_WAIT_SECONDS)
+
+
+CANCEL_WAIT_SECONDS = 5.0

@@ -77,3 +77,20 @@ async def test_queries_nested_too_deep_are_refused(client: GraphQLClient, world:
         + " } } } } }"
     )
     assert await client.error_code(deep, user=world.a.admin) == "GRAPHQL_VALIDATION"
+
+
+async def test_a_failed_field_leaves_no_connection_behind(
+    client: GraphQLClient, world: World, database: Database
+) -> None:
+    # `session` is not visible to the second counselor: the non-null root field fails while
+    # its siblings are still querying. graphql-core answers at once and cancels or abandons
+    # them; the request must still return its connection (before, on PostgreSQL, the answer
+    # became a 500 or a connection stayed idle in transaction, holding its locks).
+    query = """query($id: ID!) { me { id email clinic { id name } } clinic { name timezone }
+      session(id: $id) { id status patient { fullName } counselor { email } notes } }"""
+    variables = {"id": to_global_id("CounselingSession", world.a.sessions[0].id)}
+    for _ in range(10):
+        body = await client.execute(query, variables, user=world.a.counselor2)
+        assert body["data"] is None
+        assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    assert database.engine.pool.checkedout() == 0
