@@ -266,6 +266,11 @@ class Settings(BaseSettings):
         description="GraphQL requests one process executes at once; the rest wait their turn "
         "(default: DATABASE_POOL_SIZE)",
     )
+    graphql_compiled_reads: bool = Field(
+        True,
+        description="Answer the common read shapes (patients, sessions, me, ...) with compiled "
+        "plans instead of field-by-field execution; same answers, a fraction of the CPU",
+    )
     response_cache: bool = Field(
         False,
         description="Answer repeated reads from the response cache (per user, per clinic data "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
 from graphql import ASTValidationRule, GraphQLError
 from strawberry.schema.config import StrawberryConfig
@@ -15,6 +17,7 @@ from gateway.security.graphql_limits import (
     operation_limits_rule,
 )
 from gateway.settings import Settings
+from schema.compiled import CompiledReads
 from schema.errors import ErrorCodes
 from schema.mutations import Mutation
 from schema.queries import Query
@@ -39,16 +42,18 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     if not settings.graphql_introspection_enabled:
         rules += (NoIntrospection,)
     hide_suggestions = not settings.graphql_field_suggestions_enabled
+    extensions: list[Any] = [
+        CachedParser,
+        lambda: CachedValidation(rules, hide_suggestions),
+        lambda: CostLimit(settings.graphql_max_cost, settings.max_page_size),
+    ]
+    if settings.graphql_compiled_reads:  # after the limits: only accepted operations get here
+        extensions.append(CompiledReads)
     return GatewaySchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=[
-            CachedParser,
-            lambda: CachedValidation(rules, hide_suggestions),
-            lambda: CostLimit(settings.graphql_max_cost, settings.max_page_size),
-            ErrorCodes,
-        ],
+        extensions=[*extensions, ErrorCodes],
         config=StrawberryConfig(
             disable_field_suggestions=hide_suggestions,
             batching_config={"max_operations": settings.graphql_max_batch},

@@ -34,6 +34,24 @@ from schema.types import (
     patient_connection,
 )
 
+
+def session_filter_from(
+    from_: datetime | None,
+    to: datetime | None,
+    counselor_id: str | None,
+    patient_id: str | None,
+    status: list[SessionStatus] | None,  # type: ignore[valid-type]
+) -> SessionFilter:
+    """The `sessions` field's arguments as the service's filter (shared with schema.compiled)."""
+    return SessionFilter(
+        starts_from=from_,
+        starts_before=to,
+        counselor_id=from_global_id(counselor_id, "User", "counselorId") if counselor_id else None,
+        patient_id=from_global_id(patient_id, "Patient", "patientId") if patient_id else None,
+        statuses=list(status) if status else None,
+    )
+
+
 Node = Annotated[Clinic | User | Patient | CounselingSession, strawberry.union("Node")]
 
 
@@ -105,15 +123,7 @@ class Query(
         status: list[SessionStatus] | None = None,  # type: ignore[valid-type]
         newest_first: bool = False,
     ) -> Connection[CounselingSession]:
-        flt = SessionFilter(
-            starts_from=from_,
-            starts_before=to,
-            counselor_id=from_global_id(counselor_id, "User", "counselorId")
-            if counselor_id
-            else None,
-            patient_id=from_global_id(patient_id, "Patient", "patientId") if patient_id else None,
-            statuses=list(status) if status else None,
-        )
+        flt = session_filter_from(from_, to, counselor_id, patient_id, status)
         page = await session_service.list_sessions(
             info.context, flt, first=first, after=after, newest_first=newest_first
         )

@@ -102,6 +102,12 @@ RESPONSE_CACHE = Counter(
     ["result"],
     registry=REGISTRY,
 )
+COMPILED_READS = Counter(
+    "santana_compiled_reads_total",
+    "Queries with a compiled plan, by outcome (answered | fallback: run field by field)",
+    ["outcome"],
+    registry=REGISTRY,
+)
 OVERLOADED = Counter(
     "santana_overloaded_total",
     "GraphQL requests refused with 503 after waiting GRAPHQL_TIMEOUT_SECONDS for a turn",

@@ -140,7 +140,9 @@ class NoIntrospection(ValidationRule):
             )
 
 
-class _LRU(OrderedDict[Any, Any]):
+class LruCache(OrderedDict[Any, Any]):
+    """A bounded mapping that forgets the least recently used entry."""
+
     def __init__(self, size: int) -> None:
         super().__init__()
         self.size = size
@@ -158,8 +160,8 @@ class _LRU(OrderedDict[Any, Any]):
         return value
 
 
-_validation_cache = _LRU(1024)
-_parse_cache = _LRU(1024)
+_validation_cache = LruCache(1024)
+_parse_cache = LruCache(1024)
 
 
 class CachedParser(SchemaExtension):
@@ -307,7 +309,7 @@ def compile_plan(
     return walk(operation.selection_set, root, frozenset(), 0)
 
 
-_plan_cache = _LRU(1024)
+_plan_cache = LruCache(1024)
 
 
 def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:

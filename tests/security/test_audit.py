@@ -4,6 +4,7 @@ and the per-clinic hash chain exposes a row edited behind the application's back
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,7 +17,7 @@ from gateway.cli import app as cli
 from gateway.db.engine import Database
 from gateway.db.models import AuditEvent
 from gateway.db.tenancy import TenantScope
-from gateway.services import audit
+from gateway.services import audit, audit_chain
 from gateway.services.audit_chain import verify_chains
 from schema.ids import to_global_id
 from tests.conftest import GraphQLClient
@@ -212,3 +213,18 @@ async def test_the_app_role_cannot_change_or_delete_audit_rows(
                 await db.execute(statement)
     async with database.session(TenantScope.clinic(world.a.clinic.id)) as db:
         assert await db.scalar(select(func.count()).select_from(AuditEvent)) == 1
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"action": "patient.read", "details": {}, "seq": 7, "ip": None, "ok": True},
+        {"name": 'é "quoted" \\ back\nline\ttab \x01 \x7f \u2028 😀', "details": {}},
+        {"details": {"nested": [1, 2.5, None], "when": datetime(2026, 1, 2, tzinfo=UTC)}},
+    ],
+)
+def test_the_hashed_bytes_are_the_v1_format_whatever_the_encoder(payload: dict) -> None:
+    # Flat payloads (every read-audit row) are encoded by orjson for speed; the bytes must be
+    # exactly v1's json.dumps bytes, or every existing chain would stop verifying.
+    v1 = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    assert audit_chain._canonical(payload) == v1.encode()
