@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from functools import partial
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -143,38 +143,51 @@ class Loaders:
         self,
         patient_ids: list[uuid.UUID],
         params: tuple[int, bool, tuple[SessionStatus, ...], bool],
+        columns: Collection[str] = (),
+        counselor_columns: Collection[str] = (),
     ) -> list[list[Any]]:
-        """The same statement as fetch_patient_sessions, answered as plain rows (attribute
-        access, no ORM identity map or instance state): ~4x cheaper per row, for
-        schema.compiled. With with_counselor each item is (row, counselor or None), one
-        counselor object per user and request."""
+        """The same rows as fetch_patient_sessions, for schema.compiled: built on the tables
+        and run on the session's connection, so rows come back as plain Core rows (attribute
+        access, no ORM identity map, instance state or ORM result processing), with only
+        `columns` (and the keys) of the sessions and `counselor_columns` of the counselors.
+        With with_counselor each item is (row, counselor or None), one counselor per user."""
         first, newest_first, statuses, with_counselor = params
-        ranked, kept = self._ranked_sessions(patient_ids, first, newest_first, statuses)
-        columns = [ranked.c[c.name] for c in CounselingSession.__table__.columns]
-        order = (ranked.c.patient_id, ranked.c.rank)
+        principal = self._ctx.require_principal()
+        T = CounselingSession.__table__.c
+        keep = {"id", "patient_id", "counselor_id", "clinic_id", *columns}
+        S = [c for c in T if c.name in keep]
+        U = [c for c in User.__table__.c if c.name in {"id", *counselor_columns}]
+        order = (T.starts_at.desc(), T.id.desc()) if newest_first else (T.starts_at, T.id)
+        rank = func.row_number().over(partition_by=T.patient_id, order_by=order).label("rank")
+        inner = select(*S, rank).where(T.patient_id.in_(patient_ids), session_filter(principal))
+        if statuses:
+            inner = inner.where(T.status.in_(statuses))
+        ranked = inner.subquery()
+        selected = [ranked.c[c.name] for c in S]
+        query = select(*selected)
+        if with_counselor:
+            # Through the same filter as the user loader: one the caller may not see is NULL.
+            query = (
+                select(*selected, *(c.label(f"counselor__{c.name}") for c in U))
+                .select_from(ranked)
+                .outerjoin(User, (User.id == ranked.c.counselor_id) & user_filter(principal))
+            )
+        query = query.where(ranked.c.rank <= first).order_by(ranked.c.patient_id, ranked.c.rank)
+        result = await (await self._ctx.db.connection()).execute(query)
         grouped: dict[uuid.UUID, list[Any]] = defaultdict(list)
         if not with_counselor:
-            for r in await self._ctx.db.execute(select(*columns).where(kept).order_by(*order)):
+            for r in result.all():
                 grouped[r.patient_id].append(r)
             return [grouped.get(pid, []) for pid in patient_ids]
-        principal = self._ctx.require_principal()
-        U = User.__table__.c
-        user_columns = [c.label(f"counselor__{c.name}") for c in U]
-        query = (
-            select(*columns, *user_columns)
-            .select_from(ranked)
-            .outerjoin(User, (User.id == ranked.c.counselor_id) & user_filter(principal))
-            .where(kept)
-            .order_by(*order)
-        )
+        names = [(c.name, f"counselor__{c.name}") for c in U]
         counselors: dict[uuid.UUID, Any] = {}
-        for r in await self._ctx.db.execute(query):
+        for r in result.all():
             counselor = None
             if r.counselor__id is not None:
                 counselor = counselors.get(r.counselor__id)
                 if counselor is None:
                     counselor = counselors[r.counselor__id] = SimpleNamespace(
-                        **{c.name: getattr(r, f"counselor__{c.name}") for c in U}
+                        **{name: getattr(r, label) for name, label in names}
                     )
             grouped[r.patient_id].append((r, counselor))
         return [grouped.get(pid, []) for pid in patient_ids]

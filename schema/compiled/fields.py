@@ -26,21 +26,24 @@ if TYPE_CHECKING:
 
 
 class Leaf(NamedTuple):
-    """A scalar or enum read off the source."""
+    """A scalar or enum read off the source (`columns`: the row columns it reads)."""
 
     get: Callable[[Any], Any]
+    columns: tuple[str, ...] = ()
 
 
 class Held(NamedTuple):
     """An object (or list) the source already holds: no I/O."""
 
     get: Callable[[Any], Any]
+    columns: tuple[str, ...] = ()
 
 
 class Fetched(NamedTuple):
     """Objects fetched for all of a level's sources at once: one value per source."""
 
     fetch: Callable[[Run, list[Any], dict[str, Any], ObjectPlan], Awaitable[list[Any]]]
+    columns: tuple[str, ...] = ()
 
 
 class Root(NamedTuple):
@@ -52,11 +55,11 @@ class Root(NamedTuple):
 Field = Leaf | Held | Fetched
 
 
-def _global_id(type_name: str) -> Callable[[Any], str]:
+def _global_id(type_name: str) -> Leaf:
     def get(row: Any) -> str:
         return to_global_id(type_name, row.id)
 
-    return get
+    return Leaf(get, ("id",))
 
 
 def _columns(*names: str) -> dict[str, Field]:
@@ -64,7 +67,7 @@ def _columns(*names: str) -> dict[str, Field]:
     out: dict[str, Field] = {}
     for name in names:
         attr = "".join("_" + c.lower() if c.isupper() else c for c in name)
-        out[name] = Leaf(attrgetter(attr))
+        out[name] = Leaf(attrgetter(attr), (attr,))
     return out
 
 
@@ -81,6 +84,8 @@ async def _patient_sessions(
     lists = await run.loaders.fetch_patient_session_rows(
         [p.id for p in patients],
         params=(first, newest_first, tuple(statuses or ()), with_counselor),
+        columns=sub.columns,
+        counselor_columns=sub.sub_columns("counselor"),
     )
     if not with_counselor:
         return lists
@@ -205,7 +210,7 @@ def _emr_link(patient: models.Patient) -> tuple[str, str] | None:
 
 TYPES: dict[str, dict[str, Field]] = {
     "Patient": {
-        "id": Leaf(_global_id("Patient")),
+        "id": (_global_id("Patient")),
         **_columns(
             "firstName",
             "lastName",
@@ -216,12 +221,12 @@ TYPES: dict[str, dict[str, Field]] = {
             "createdAt",
             "updatedAt",
         ),
-        "fullName": Leaf(lambda p: f"{p.first_name} {p.last_name}"),
-        "emr": Held(_emr_link),
+        "fullName": Leaf(lambda p: f"{p.first_name} {p.last_name}", ("first_name", "last_name")),
+        "emr": Held(_emr_link, ("emr_system", "emr_id")),
         "sessions": Fetched(_patient_sessions),
     },
     "CounselingSession": {
-        "id": Leaf(_global_id("CounselingSession")),
+        "id": (_global_id("CounselingSession")),
         **_columns(
             "startsAt",
             "endsAt",
@@ -232,17 +237,17 @@ TYPES: dict[str, dict[str, Field]] = {
             "createdAt",
             "updatedAt",
         ),
-        "fee": Held(lambda s: (s.fee_amount, s.currency)),
-        "counselor": Fetched(_session_counselors),
-        "patient": Fetched(_session_patients),
+        "fee": Held(lambda s: (s.fee_amount, s.currency), ("fee_amount", "currency")),
+        "counselor": Fetched(_session_counselors, ("counselor_id",)),
+        "patient": Fetched(_session_patients, ("patient_id",)),
     },
     "User": {
-        "id": Leaf(_global_id("User")),
+        "id": (_global_id("User")),
         **_columns("email", "fullName", "role", "isActive"),
-        "clinic": Fetched(_user_clinics),
+        "clinic": Fetched(_user_clinics, ("clinic_id",)),
     },
     "Clinic": {
-        "id": Leaf(_global_id("Clinic")),
+        "id": (_global_id("Clinic")),
         **_columns("name", "slug", "timezone", "currency", "createdAt"),
     },
     "Money": {"amount": Leaf(itemgetter(0)), "currency": Leaf(itemgetter(1))},

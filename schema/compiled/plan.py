@@ -71,7 +71,7 @@ class FieldPlan:
 
 
 class ObjectPlan:
-    __slots__ = ("fields", "names", "related", "type_name")
+    __slots__ = ("columns", "fields", "names", "related", "type_name")
 
     def __init__(self, type_name: str, fields: list[FieldPlan]) -> None:
         self.type_name = type_name
@@ -79,9 +79,20 @@ class ObjectPlan:
         self.names = {f.node.name.value for f in fields}
         # Fields whose values are objects: completed for the whole level before shaping.
         self.related = [f for f in fields if f.sub is not None]
+        # The row columns this level reads: a fetch may select only these (and the keys).
+        self.columns = frozenset(c for f in fields for c in getattr(f.entry, "columns", ()))
 
     def selects(self, name: str) -> bool:
         return name in self.names
+
+    def sub_columns(self, name: str) -> frozenset[str]:
+        """The columns read below the field `name` (under every alias it is asked with)."""
+        return frozenset(
+            c
+            for f in self.related
+            if f.node.name.value == name and f.sub is not None
+            for c in f.sub.columns
+        )
 
 
 def compile_operation(
