@@ -8,9 +8,6 @@ publishing a JWKS would. Token and discovery caches are cleared between tests.
 from __future__ import annotations
 
 import logging
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from starlette.applications import Starlette
@@ -30,6 +26,8 @@ from plugins.emr_cerner.plugin import CernerConfig
 from plugins.emr_epic.plugin import EpicConfig
 from plugins.fhir_base import auth
 from plugins.fhir_base.fake import FakeFhir
+from tests.fakes import serve as serve  # re-exported: test_contract.py serves its own fakes
+from tests.fakes import served
 
 EPIC_CLIENT = "epic-backend-clinic-a"
 EPIC_KID = "clinic-a-2026"
@@ -70,29 +68,11 @@ class _Switchboard:
             await self.app(scope, receive, send)
 
 
-def serve(app: Any) -> tuple[str, uvicorn.Server, threading.Thread]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return f"http://127.0.0.1:{port}", server, thread
-
-
 @pytest.fixture(scope="session")
 def fhir_server() -> Iterator[tuple[_Switchboard, str]]:
     board = _Switchboard()
-    url, server, thread = serve(board)
-    yield board, url
-    server.should_exit = True
-    thread.join(5)
+    with served(board) as url:
+        yield board, url
 
 
 @dataclass

@@ -7,9 +7,6 @@ Mailgun; the outbox worker is run by hand (`mail.deliver()`).
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -18,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import select, update
 from starlette.types import Receive, Scope, Send
 
@@ -41,6 +37,7 @@ from plugins.mail_sendgrid.fake import FakeSendGrid
 from schema.ids import to_global_id
 from tests.conftest import GraphQLClient
 from tests.factories import World, tomorrow_at
+from tests.fakes import served
 
 SENDGRID_KEY_A = "SG.clinic-a-key.4f3e2d1c"
 MAILGUN_KEY_B = "key-clinic-b-9a8b7c6d"
@@ -76,21 +73,8 @@ class _Switchboard:
 @pytest.fixture(scope="session")
 def mail_server() -> Iterator[tuple[_Switchboard, str]]:
     board = _Switchboard()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    server = uvicorn.Server(
-        uvicorn.Config(board, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    yield board, f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(5)
+    with served(board) as url:
+        yield board, url
 
 
 @dataclass

@@ -7,16 +7,12 @@ Clinic A takes payments through Stripe, clinic B through Razorpay.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 from starlette.types import Receive, Scope, Send
 
@@ -36,6 +32,8 @@ from plugins.pay_stripe.fake import FakeStripe
 from schema.ids import to_global_id
 from tests.conftest import GraphQLClient
 from tests.factories import World
+from tests.fakes import serve as serve  # re-exported: test_contract.py serves its own fakes
+from tests.fakes import served
 
 STRIPE_KEY_A = "sk_test_clinic_a_51HxYz"
 STRIPE_HOOK_A = "whsec_clinic_a_8f7e6d5c"
@@ -78,30 +76,11 @@ class _Switchboard:
         await send({"type": "http.response.body", "body": b"no fake installed"})
 
 
-def serve(app: Any) -> tuple[str, uvicorn.Server, threading.Thread]:
-    """Serve `app` on a free local port in a thread; returns its base URL."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return f"http://127.0.0.1:{port}", server, thread
-
-
 @pytest.fixture(scope="session")
 def provider_server() -> Iterator[tuple[_Switchboard, str]]:
     board = _Switchboard()
-    url, server, thread = serve(board)
-    yield board, url
-    server.should_exit = True
-    thread.join(5)
+    with served(board) as url:
+        yield board, url
 
 
 @dataclass
