@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from sqlalchemy import func, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
@@ -53,11 +54,15 @@ async def list_patients(
     after: str | None = None,
     search: str | None = None,
     archived: bool | None = False,
+    plain_rows: bool = False,
 ) -> Page[Patient]:
+    """A page of patients. `plain_rows`: read-only rows with the same attributes instead of
+    ORM entities (no identity map or instance state; for compiled reads)."""
     principal = ctx.require_principal()
     require(principal, Action.PATIENT_READ)
     check_page_size(first, ctx.settings.max_page_size)
-    query = select(Patient).where(patient_filter(principal))
+    entity: Any = Patient.__table__.c if plain_rows else (Patient,)
+    query = select(*entity).where(patient_filter(principal))
     if archived is not None:
         query = query.where(Patient.archived.is_(archived))
     if search:
@@ -72,7 +77,11 @@ async def list_patients(
     order = (Patient.last_name, Patient.first_name, Patient.id)
     if after:
         query = query.where(tuple_(*order) > tuple_(*_decode_patient_cursor(after)))
-    rows = list(await ctx.db.scalars(query.order_by(*order).limit(first + 1)))
+    query = query.order_by(*order).limit(first + 1)
+    if plain_rows:
+        rows = list((await (await ctx.db.connection()).execute(query)).all())
+    else:
+        rows = list(await ctx.db.scalars(query))
     items = rows[:first]
     for p in items:  # queued, written in batches: a list read costs no extra statement
         audit.record_read(

@@ -94,7 +94,7 @@ async def _patient_sessions(
     for rows in lists:
         sessions = []
         for session, counselor in rows:
-            joined[session.id] = counselor
+            joined[id(session)] = (session, counselor)  # holding the row keeps its id unique
             sessions.append(session)
         out.append(sessions)
     return out
@@ -104,12 +104,12 @@ async def _session_counselors(
     run: Run, sessions: list[models.CounselingSession], args: dict[str, Any], sub: ObjectPlan
 ) -> list[models.User | None]:
     joined = run.counselors
-    missing = [s.counselor_id for s in sessions if s.id not in joined]
-    found = {}
-    if missing:
-        rows = await run.loaders.user.load_many(list(dict.fromkeys(missing)))
-        found = {u.id: u for u in rows if u is not None}
-    return [joined[s.id] if s.id in joined else found.get(s.counselor_id) for s in sessions]
+    missing = [s.counselor_id for s in sessions if id(s) not in joined]
+    if not missing:  # all came with their sessions (the usual case)
+        return [joined[id(s)][1] for s in sessions]
+    rows = await run.loaders.user.load_many(list(dict.fromkeys(missing)))
+    found = {u.id: u for u in rows if u is not None}
+    return [joined[id(s)][1] if id(s) in joined else found.get(s.counselor_id) for s in sessions]
 
 
 async def _session_patients(
@@ -143,6 +143,7 @@ async def _patients(run: Run, args: dict[str, Any], sub: ObjectPlan) -> Page[mod
         after=args.get("after"),
         search=args.get("search"),
         archived=args.get("archived"),
+        plain_rows=True,
     )
     for row in page.items:  # `session.patient` below the page costs no query (as in the resolver)
         run.loaders.patient.prime(row.id, row)

@@ -10,7 +10,6 @@ runs the operation the ordinary way, which reports it with path and code.
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Any
 
 from graphql.execution.values import get_argument_values
@@ -35,8 +34,9 @@ class Run:
         self.ctx = ctx
         self.loaders = ctx.loaders
         self.variables = variables
-        # Session id -> counselor (or None: not visible), read with the sessions.
-        self.counselors: dict[uuid.UUID, Any] = {}
+        # id(session row) -> (row, counselor or None: not visible), read with the sessions.
+        # Holding the row keeps it alive, so no other object can take its id during the run.
+        self.counselors: dict[int, tuple[Any, Any]] = {}
 
     def args(self, f: FieldPlan) -> dict[str, Any]:
         if not f.args_needed:

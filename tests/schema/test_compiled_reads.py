@@ -97,6 +97,11 @@ QUERIES: dict[str, tuple[str, Callable[[World], dict[str, Any]]]] = {
         query Search($q: String) { patients(first: 5, search: $q) { nodes { lastName } } }""",
         lambda w: {"q": "pat1"},
     ),
+    "counselors of sessions reached two ways": (
+        """{ patients(first: 5) { nodes { sessions(first: 2) { id counselor { fullName } } } }
+          sessions(first: 6) { nodes { id counselor { email } } } }""",
+        lambda w: {},
+    ),
     "a page too large": (
         "{ patients(first: 5) { nodes { sessions(first: 5000) { id } } } }",
         lambda w: {},
