@@ -24,10 +24,10 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import Table, event, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, UOWTransaction
@@ -150,7 +150,8 @@ def append_rows(session: Session, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     _link(session, rows)
-    session.execute(insert(AuditEvent.__table__), rows)  # Core executemany: no ORM per row
+    table = cast(Table, AuditEvent.__table__)
+    session.execute(insert(table), rows)  # Core executemany: no ORM per row
 
 
 @event.listens_for(Session, "before_flush")

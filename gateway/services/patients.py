@@ -78,6 +78,7 @@ async def list_patients(
     if after:
         query = query.where(tuple_(*order) > tuple_(*_decode_patient_cursor(after)))
     query = query.order_by(*order).limit(first + 1)
+    rows: list[Any]  # Patient entities, or rows with the same attributes
     if plain_rows:
         rows = list((await (await ctx.db.connection()).execute(query)).all())
     else:

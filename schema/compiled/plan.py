@@ -22,6 +22,7 @@ from graphql import (
     GraphQLObjectType,
     GraphQLSchema,
     InlineFragmentNode,
+    NamedTypeNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
@@ -165,6 +166,7 @@ def _collect(
 ) -> dict[str, FieldNode]:
     """Response key -> field node, in the order graphql-core would answer them."""
     fields: dict[str, FieldNode] = {}
+    condition: NamedTypeNode | None
     for sel in selection_set.selections:
         if sel.directives:
             raise NotCompilable("a directive")
