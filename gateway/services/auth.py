@@ -88,12 +88,7 @@ async def login(
                 "unknown_email",
             )
         elif user.locked_until and user.locked_until > now:
-            retry = int((user.locked_until - now).total_seconds()) + 1
-            failure = AccountLocked(
-                "Too many failed logins; the account is locked for a while.",
-                retryAfterSeconds=retry,
-            )
-            reason = "locked"
+            failure, reason = _account_locked(user.locked_until, now), "locked"
         elif not user.is_active:
             failure, reason = Unauthenticated(INVALID_CREDENTIALS, reason="credentials"), "inactive"
         elif not ok:
@@ -103,10 +98,7 @@ async def login(
             failure = TwoFactorChallenge(issue_challenge_token(user.id, ctx.settings.jwt_secret))
             reason = "second_factor_needed"
         elif user.totp_enabled_at is not None:
-            method = await two_factor.check_code(ctx, db, user, otp or "") or ""
-            reason = "" if method else _count_failure(ctx, user, now, "bad_second_factor")
-            if not method:
-                failure = Unauthenticated("Invalid two-factor code.", reason="two_factor_code")
+            method, reason, failure = await _check_second_factor(ctx, db, user, otp or "", now)
         elif two_factor.required_for(ctx, user):
             access, expires = issue_access_token(
                 Principal(user.id, user.role, user.clinic_id),
@@ -154,17 +146,9 @@ async def verify_two_factor(ctx: ServiceContext, challenge_token: str, code: str
         if user is None or not user.is_active or user.totp_enabled_at is None:
             raise Unauthenticated("The login challenge is invalid; log in again.", reason="invalid")
         if user.locked_until and user.locked_until > now:
-            retry = int((user.locked_until - now).total_seconds()) + 1
-            failure = AccountLocked(
-                "Too many failed logins; the account is locked for a while.",
-                retryAfterSeconds=retry,
-            )
-            reason = "locked"
+            failure, reason = _account_locked(user.locked_until, now), "locked"
         else:
-            method = await two_factor.check_code(ctx, db, user, code) or ""
-            reason = "" if method else _count_failure(ctx, user, now, "bad_second_factor")
-            if not method:
-                failure = Unauthenticated("Invalid two-factor code.", reason="two_factor_code")
+            method, reason, failure = await _check_second_factor(ctx, db, user, code, now)
         audit.record(
             db,
             "auth.login",
@@ -184,6 +168,26 @@ async def verify_two_factor(ctx: ServiceContext, challenge_token: str, code: str
     if failure is not None:
         raise failure
     return pair
+
+
+def _account_locked(until: datetime, now: datetime) -> AccountLocked:
+    """The error for a login while the account is locked, with when to try again."""
+    retry = int((until - now).total_seconds()) + 1
+    return AccountLocked(
+        "Too many failed logins; the account is locked for a while.",
+        retryAfterSeconds=retry,
+    )
+
+
+async def _check_second_factor(
+    ctx: ServiceContext, db: AsyncSession, user: User, code: str, now: datetime
+) -> tuple[str, str, Exception | None]:
+    """(method, audit reason, failure) for a TOTP or recovery code; a wrong one counts."""
+    method = await two_factor.check_code(ctx, db, user, code) or ""
+    if method:
+        return method, "", None
+    reason = _count_failure(ctx, user, now, "bad_second_factor")
+    return "", reason, Unauthenticated("Invalid two-factor code.", reason="two_factor_code")
 
 
 def _count_failure(ctx: ServiceContext, user: User, now: datetime, reason: str) -> str:
@@ -267,16 +271,7 @@ async def logout(ctx: ServiceContext, refresh_token: str | None) -> None:
                 await _revoke_family(db, row.family_id, now)
         else:
             await revoke_logins(db, principal.user_id, now)
-        audit.record(
-            db,
-            "auth.logout",
-            clinic_id=principal.clinic_id,
-            actor_user_id=principal.user_id,
-            target_type="user",
-            target_id=principal.user_id,
-            request_id=ctx.request_id,
-            ip=ctx.ip,
-        )
+        record_own_action(ctx, db, "auth.logout", principal.user_id, principal.clinic_id)
 
 
 async def change_password(ctx: ServiceContext, current: str, new: str) -> None:
@@ -290,21 +285,40 @@ async def change_password(ctx: ServiceContext, current: str, new: str) -> None:
             raise ValidationFailed(
                 "New password must differ from the current one.", field="newPassword"
             )
-        now = utcnow()
-        user.password_hash = passwords.hash_password(new)
-        user.password_changed_at = now
-        # Every other login ends: a changed password should lock out whoever else had it.
-        await revoke_logins(db, user.id, now)
-        audit.record(
-            db,
-            "auth.password_changed",
-            clinic_id=user.clinic_id,
-            actor_user_id=user.id,
-            target_type="user",
-            target_id=user.id,
-            request_id=ctx.request_id,
-            ip=ctx.ip,
-        )
+        await replace_password(ctx, db, user, new, utcnow(), "auth.password_changed")
+
+
+async def replace_password(
+    ctx: ServiceContext, db: AsyncSession, user: User, new: str, now: datetime, action: str
+) -> None:
+    """Set `user`'s new password, end all of their logins and audit `action` as theirs.
+
+    Every login ends: a changed password should lock out whoever else had the old one.
+    """
+    user.password_hash = passwords.hash_password(new)
+    user.password_changed_at = now
+    await revoke_logins(db, user.id, now)
+    record_own_action(ctx, db, action, user.id, user.clinic_id)
+
+
+def record_own_action(
+    ctx: ServiceContext,
+    db: AsyncSession,
+    action: str,
+    user_id: uuid.UUID,
+    clinic_id: uuid.UUID | None,
+) -> None:
+    """Audit a successful `action` that a user took on their own account."""
+    audit.record(
+        db,
+        action,
+        clinic_id=clinic_id,
+        actor_user_id=user_id,
+        target_type="user",
+        target_id=user_id,
+        request_id=ctx.request_id,
+        ip=ctx.ip,
+    )
 
 
 async def claim_user_token(
@@ -319,6 +333,39 @@ async def claim_user_token(
     if row is None or row.used_at is not None or row.expires_at <= now:
         raise ValidationFailed(invalid, field="token")
     return row
+
+
+async def void_user_tokens(
+    db: AsyncSession, user_id: uuid.UUID, purpose: str, now: datetime
+) -> None:
+    """Use up the user's unused tokens of `purpose`: only the newest link works."""
+    await db.execute(
+        update(UserToken)
+        .where(
+            UserToken.user_id == user_id,
+            UserToken.purpose == purpose,
+            UserToken.used_at.is_(None),
+        )
+        .values(used_at=now)
+    )
+
+
+async def replace_user_token(
+    db: AsyncSession, user: User, purpose: str, now: datetime, ttl: timedelta
+) -> str:
+    """A fresh single-use token of `purpose` for `user`; the earlier unused ones are void."""
+    await void_user_tokens(db, user.id, purpose, now)
+    token, token_hash = new_refresh_token()
+    db.add(
+        UserToken(
+            user_id=user.id,
+            clinic_id=user.clinic_id,
+            purpose=purpose,
+            token_hash=token_hash,
+            expires_at=now + ttl,
+        )
+    )
+    return token
 
 
 async def revoke_logins(db: AsyncSession, user_id: uuid.UUID, now: datetime) -> None:
@@ -336,19 +383,11 @@ async def accept_invitation(ctx: ServiceContext, token: str, password: str) -> T
         user = await db.get(User, row.user_id)
         assert user is not None
         row.used_at = now
+        # The first password, not replace_password: an invited account has no logins to end.
         user.password_hash = passwords.hash_password(password)
         user.password_changed_at = now
         user.is_active = True
-        audit.record(
-            db,
-            "user.invitation_accepted",
-            clinic_id=user.clinic_id,
-            actor_user_id=user.id,
-            target_type="user",
-            target_id=user.id,
-            request_id=ctx.request_id,
-            ip=ctx.ip,
-        )
+        record_own_action(ctx, db, "user.invitation_accepted", user.id, user.clinic_id)
         return _issue(ctx, db, user, family_id=uuid.uuid4())
 
 

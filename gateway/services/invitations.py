@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from gateway.auth.permissions import Action, require, require_clinic, user_filter
-from gateway.auth.tokens import new_refresh_token
-from gateway.db.models import User, UserToken
+from gateway.db.models import User
 from gateway.db.types import utcnow
 from gateway.errors import NotFound, ValidationFailed
 from gateway.events import EventContext
 from gateway.notifications.accounts import send_invitation
 from gateway.services import audit
+from gateway.services.auth import replace_user_token
 from gateway.services.context import ServiceContext
 from gateway.services.users import INVITATION_TTL
 
@@ -27,24 +27,7 @@ async def resend_invitation(ctx: ServiceContext, user_id: uuid.UUID) -> User:
     require_clinic(principal, user.clinic_id)
     if user.is_active:
         raise ValidationFailed("This account is already active.", field="userId")
-    now = utcnow()
-    await ctx.db.execute(
-        update(UserToken)
-        .where(
-            UserToken.user_id == user.id, UserToken.purpose == "invite", UserToken.used_at.is_(None)
-        )
-        .values(used_at=now)
-    )
-    token, token_hash = new_refresh_token()
-    ctx.db.add(
-        UserToken(
-            user_id=user.id,
-            clinic_id=user.clinic_id,
-            purpose="invite",
-            token_hash=token_hash,
-            expires_at=now + INVITATION_TTL,
-        )
-    )
+    token = await replace_user_token(ctx.db, user, "invite", utcnow(), INVITATION_TTL)
     await send_invitation(EventContext.from_service(ctx), user, token, INVITATION_TTL.days)
     audit.record(
         ctx.db,

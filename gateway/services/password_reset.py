@@ -12,22 +12,26 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
 
 from gateway.auth import passwords
-from gateway.auth.tokens import new_refresh_token
-from gateway.db.models import User, UserToken
+from gateway.db.models import User
 from gateway.db.tenancy import TenantScope
 from gateway.db.types import utcnow
 from gateway.errors import ValidationFailed
 from gateway.events import EventContext
 from gateway.notifications.accounts import send_password_reset
 from gateway.services import audit
-from gateway.services.auth import claim_user_token, normalise_email, revoke_logins
+from gateway.services.auth import (
+    claim_user_token,
+    normalise_email,
+    replace_password,
+    replace_user_token,
+    void_user_tokens,
+)
 from gateway.services.context import ServiceContext
 
 log = logging.getLogger("santana.auth")
@@ -68,18 +72,7 @@ async def request_password_reset(ctx: ServiceContext, email: str) -> None:
         # Invited accounts use their invitation; platform accounts have no clinic mailer.
         if user is None or not user.is_active or user.clinic_id is None:
             return
-        now = utcnow()
-        await _void_unused(db, user, now)
-        token, token_hash = new_refresh_token()
-        db.add(
-            UserToken(
-                user_id=user.id,
-                clinic_id=user.clinic_id,
-                purpose=PURPOSE,
-                token_hash=token_hash,
-                expires_at=now + timedelta(minutes=ttl),
-            )
-        )
+        token = await replace_user_token(db, user, PURPOSE, utcnow(), timedelta(minutes=ttl))
         ectx = EventContext(
             db=db,
             cipher=ctx.cipher,
@@ -109,33 +102,10 @@ async def reset_password(ctx: ServiceContext, token: str, new_password: str) -> 
         if user is None or not user.is_active:
             raise ValidationFailed(INVALID_TOKEN, field="token")
         row.used_at = now
-        await _void_unused(db, user, now)
-        user.password_hash = passwords.hash_password(new_password)
-        user.password_changed_at = now
+        await void_user_tokens(db, user.id, PURPOSE, now)
+        # A reset also unlocks. Set before the shared step: it is the same UPDATE of the
+        # user row, flushed when replace_password revokes the logins.
         user.failed_login_count = 0
         user.locked_until = None
         # Whoever else was logged in (perhaps whoever knew the old password) is logged out.
-        await revoke_logins(db, user.id, now)
-        audit.record(
-            db,
-            "auth.password_reset",
-            clinic_id=user.clinic_id,
-            actor_user_id=user.id,
-            target_type="user",
-            target_id=user.id,
-            request_id=ctx.request_id,
-            ip=ctx.ip,
-        )
-
-
-async def _void_unused(db: AsyncSession, user: User, now: datetime) -> None:
-    """Only the newest link works: asking again voids the ones before it."""
-    await db.execute(
-        update(UserToken)
-        .where(
-            UserToken.user_id == user.id,
-            UserToken.purpose == PURPOSE,
-            UserToken.used_at.is_(None),
-        )
-        .values(used_at=now)
-    )
+        await replace_password(ctx, db, user, new_password, now, "auth.password_reset")
