@@ -6,30 +6,26 @@ sandbox endpoint works: reads only, every push is refused.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 from starlette.applications import Starlette
 
-from gateway.integrations import (
-    AppointmentPush,
-    DocumentPush,
-    EmrPatient,
-    Kind,
-    PatientQuery,
-    PluginContext,
-    PluginDeclaration,
-    PushedAppointment,
-    PushedDocument,
-    hookimpl,
-)
-from plugins.fhir_base import operations
+from gateway.integrations import Kind, PluginDeclaration
 from plugins.fhir_base.config import FhirConfig
 
-VENDOR = "Oracle Health"
+# Re-exported: pluggy collects the hook implementations from this module.
+from plugins.fhir_base.hooks import get_patient as get_patient
+from plugins.fhir_base.hooks import health_check as health_check
+from plugins.fhir_base.hooks import push_appointment as push_appointment
+from plugins.fhir_base.hooks import push_document as push_document
+from plugins.fhir_base.hooks import search_patients as search_patients
+from plugins.fhir_base.hooks import validate_config as validate_config
 
 
 class CernerConfig(FhirConfig):
+    vendor: ClassVar[str] = "Oracle Health"
+
     open_sandbox: bool = Field(
         False, description="Open (no-auth) endpoint: read-only, for trying the integration"
     )
@@ -46,59 +42,15 @@ declaration = PluginDeclaration(
 )
 
 
-@hookimpl
-async def validate_config(ctx: PluginContext) -> None:
-    await operations.validate_config(ctx, VENDOR)
-
-
-@hookimpl
-async def health_check(ctx: PluginContext) -> str:
-    return await operations.health_check(ctx, VENDOR)
-
-
-@hookimpl
-async def search_patients(ctx: PluginContext, query: PatientQuery) -> list[EmrPatient]:
-    return await operations.search_patients(ctx, VENDOR, query)
-
-
-@hookimpl
-async def get_patient(ctx: PluginContext, emr_id: str) -> EmrPatient | None:
-    return await operations.get_patient(ctx, VENDOR, emr_id)
-
-
-@hookimpl
-async def push_appointment(ctx: PluginContext, appointment: AppointmentPush) -> PushedAppointment:
-    return await operations.push_appointment(ctx, VENDOR, appointment)
-
-
-@hookimpl
-async def push_document(ctx: PluginContext, document: DocumentPush) -> PushedDocument:
-    return await operations.push_document(ctx, VENDOR, document)
-
-
 def dev_fake_app() -> Starlette:
     """A local Oracle Health for the demo (PROVIDER_FAKES), mounted at /_fakes/emr_cerner."""
-    from plugins.fhir_base import demo_keys
-    from plugins.fhir_base.fake import FakeFhir
+    from plugins.fhir_base import demo, demo_keys
 
-    fake = FakeFhir(vendor=VENDOR)
-    fake.register_private_key(
-        demo_keys.DEMO_CERNER_CLIENT_ID,
-        demo_keys.DEMO_CERNER_PRIVATE_KEY,
-        demo_keys.DEMO_CERNER_KEY_ID,
-    )
-    return fake.app()
+    return demo.fake_app(CernerConfig.vendor, demo_keys.CERNER)
 
 
 def demo_config(fakes_url: str) -> tuple[dict[str, Any], dict[str, str]]:
     """Point a demo clinic at the local fake Oracle Health (ES384 key), pushes on."""
-    from plugins.fhir_base import demo_keys
+    from plugins.fhir_base import demo, demo_keys
 
-    config = {
-        "base_url": f"{fakes_url.rstrip('/')}/emr_cerner",
-        "client_id": demo_keys.DEMO_CERNER_CLIENT_ID,
-        "key_id": demo_keys.DEMO_CERNER_KEY_ID,
-        "algorithm": "ES384",
-        "push_appointments": True,
-    }
-    return config, {"private_key": demo_keys.DEMO_CERNER_PRIVATE_KEY}
+    return demo.clinic_config(fakes_url, declaration.name, demo_keys.CERNER)

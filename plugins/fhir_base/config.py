@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
@@ -13,6 +13,9 @@ DOCUMENT_WRITE = "system/DocumentReference.write"
 
 
 class FhirConfig(BaseModel):
+    # Set by each vendor plugin's subclass: the EMR's name in errors and health checks.
+    vendor: ClassVar[str]
+
     base_url: str = Field(pattern=r"^https?://", description="The FHIR R4 base address")
     client_id: str | None = Field(None, description="Client id of the backend app registration")
     private_key: SecretStr | None = Field(

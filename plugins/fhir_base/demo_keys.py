@@ -4,9 +4,27 @@ They are public (they sit in the repository): the fake FHIR servers trust their
 public halves, no real EMR ever will.
 """
 
-DEMO_EPIC_CLIENT_ID = "santana-demo-epic"
-DEMO_EPIC_KEY_ID = "santana-demo-epic-rs384"
-DEMO_EPIC_PRIVATE_KEY = """-----BEGIN PRIVATE KEY-----
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class DemoClient:
+    """A demo backend-app registration: what the fake trusts and the demo clinic uses."""
+
+    client_id: str
+    key_id: str
+    algorithm: Literal["RS384", "ES384"]
+    private_key: str
+
+
+EPIC = DemoClient(
+    client_id="santana-demo-epic",
+    key_id="santana-demo-epic-rs384",
+    algorithm="RS384",
+    private_key="""-----BEGIN PRIVATE KEY-----
 MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCKNDafsS1ugEK9
 edZlXklsH5nhAlkWD5odLcf1lWvYbDDtFHVLL5UpITNqHnFhy//DihOaANLogWK4
 Cx9alFI16OSUzKYDuBGfIsat8d9BQDyub58uA/yKbsoBg7MKAgF//osCIvcWtxn5
@@ -34,14 +52,18 @@ uc0O+VuVvxgk6HOWX9qi625McxoTZKtzbA+SEprUrRH5D90gTLK330rBif2JmqB+
 mkFOwSs6tpO5Gef6g6SYUbzfuGKB3/x+lH/ZIDE6TTTqC8E03H8uazakx+WCrjys
 pyjd+fFI/atcYmUDmdhbO+A=
 -----END PRIVATE KEY-----
-"""
+""",
+)
 
-DEMO_CERNER_CLIENT_ID = "santana-demo-oracle-health"
-DEMO_CERNER_KEY_ID = "santana-demo-cerner-es384"
-DEMO_CERNER_PRIVATE_KEY = """-----BEGIN PRIVATE KEY-----
+CERNER = DemoClient(
+    client_id="santana-demo-oracle-health",
+    key_id="santana-demo-cerner-es384",
+    algorithm="ES384",
+    private_key="""-----BEGIN PRIVATE KEY-----
 MIG2AgEAMBAGByqGSM49AgEGBSuBBAAiBIGeMIGbAgEBBDAezPe0GHbonZSHpp8+
 qRd4V4VLomnx6rk1kxyIXHX/GMHXGC5829sQAbROXKbKrwChZANiAATxlNGG31Us
 Bf6npdXTiPSVfuRKngGC1Pu/n3lOKt1SClxFYH0AS5zRerNJc+1Fan8cbSw7qNNC
 kJJo5z8xK1PIrLXpV3RekgI6yIa4t10BEOd7YZ2uARuhIBeKkA0BqM0=
 -----END PRIVATE KEY-----
-"""
+""",
+)
