@@ -97,17 +97,24 @@ class Loaders:
         return [found.get(i) for i in ids]
 
     def _ranked_sessions(
-        self, patient_ids: list[uuid.UUID], first: int, newest_first: bool, statuses: Any
+        self,
+        patient_ids: list[uuid.UUID],
+        first: int,
+        newest_first: bool,
+        statuses: Any,
+        columns: Sequence[Any] = (CounselingSession,),
     ) -> tuple[Any, Any]:
-        """Each patient's sessions numbered by a window function (one statement for the batch):
-        the subquery and the condition that keeps the first `first` of each."""
+        """Each patient's sessions (`columns` of them) numbered by a window function, one
+        statement for the batch: the subquery and the condition that keeps the first `first`."""
         principal = self._ctx.require_principal()
-        S = CounselingSession
-        order = (S.starts_at.desc(), S.id.desc()) if newest_first else (S.starts_at, S.id)
-        rank = func.row_number().over(partition_by=S.patient_id, order_by=order).label("rank")
-        inner = select(S, rank).where(S.patient_id.in_(patient_ids), session_filter(principal))
+        T = CounselingSession.__table__.c
+        order = (T.starts_at.desc(), T.id.desc()) if newest_first else (T.starts_at, T.id)
+        rank = func.row_number().over(partition_by=T.patient_id, order_by=order).label("rank")
+        inner = select(*columns, rank).where(
+            T.patient_id.in_(patient_ids), session_filter(principal)
+        )
         if statuses:
-            inner = inner.where(S.status.in_(statuses))
+            inner = inner.where(T.status.in_(statuses))
         ranked = inner.subquery()
         return ranked, ranked.c.rank <= first
 
@@ -153,16 +160,10 @@ class Loaders:
         With with_counselor each item is (row, counselor or None), one counselor per user."""
         first, newest_first, statuses, with_counselor = params
         principal = self._ctx.require_principal()
-        T = CounselingSession.__table__.c
         keep = {"id", "patient_id", "counselor_id", "clinic_id", *columns}
-        S = [c for c in T if c.name in keep]
+        S = [c for c in CounselingSession.__table__.c if c.name in keep]
         U = [c for c in User.__table__.c if c.name in {"id", *counselor_columns}]
-        order = (T.starts_at.desc(), T.id.desc()) if newest_first else (T.starts_at, T.id)
-        rank = func.row_number().over(partition_by=T.patient_id, order_by=order).label("rank")
-        inner = select(*S, rank).where(T.patient_id.in_(patient_ids), session_filter(principal))
-        if statuses:
-            inner = inner.where(T.status.in_(statuses))
-        ranked = inner.subquery()
+        ranked, kept = self._ranked_sessions(patient_ids, first, newest_first, statuses, S)
         selected = [ranked.c[c.name] for c in S]
         query = select(*selected)
         if with_counselor:
@@ -172,7 +173,7 @@ class Loaders:
                 .select_from(ranked)
                 .outerjoin(User, (User.id == ranked.c.counselor_id) & user_filter(principal))
             )
-        query = query.where(ranked.c.rank <= first).order_by(ranked.c.patient_id, ranked.c.rank)
+        query = query.where(kept).order_by(ranked.c.patient_id, ranked.c.rank)
         result = await (await self._ctx.db.connection()).execute(query)
         grouped: dict[uuid.UUID, list[Any]] = defaultdict(list)
         if not with_counselor:

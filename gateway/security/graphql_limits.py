@@ -312,7 +312,8 @@ def compile_plan(
 _plan_cache = LruCache(1024)
 
 
-def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
+def find_operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
+    """The operation a request runs: the one named, or the only one."""
     ops = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if name is None:
         return ops[0] if len(ops) == 1 else None
@@ -337,7 +338,7 @@ class CostLimit(SchemaExtension):
             key = (ctx.query, ctx.operation_name, id(ctx.schema))
             plan = _plan_cache.fetch(key) if ctx.query else None
             if plan is None:
-                operation = _operation(document, ctx.operation_name)
+                operation = find_operation(document, ctx.operation_name)
                 if operation is not None:
                     plan = compile_plan(ctx.schema._schema, document, operation, self.page_cap)
                     if ctx.query:

@@ -14,7 +14,7 @@ from strawberry.extensions import SchemaExtension
 from gateway.errors import GatewayError
 from gateway.ops.metrics import COMPILED_READS
 from gateway.security.graphql_limits import LruCache
-from schema.compiled.plan import ObjectPlan, compile_operation
+from schema.compiled.plan import OperationPlan, compile_operation
 from schema.compiled.run import Fallback, execute
 
 log = logging.getLogger("santana.compiled")
@@ -23,7 +23,9 @@ _NOT_COMPILABLE = object()  # cached too: an uncompilable query is examined once
 _plans = LruCache(1024)
 
 
-def plan_for(schema: Any, query: str | None, document: Any, name: str | None) -> ObjectPlan | None:
+def plan_for(
+    schema: Any, query: str | None, document: Any, name: str | None
+) -> OperationPlan | None:
     if not query:
         return None
     key = (query, name, id(schema))
@@ -49,21 +51,13 @@ class CompiledReads(SchemaExtension):
         yield
 
 
-async def _answer(plan: ObjectPlan, schema: Any, ctx: Any) -> dict[str, Any] | None:
+async def _answer(plan: OperationPlan, schema: Any, ctx: Any) -> dict[str, Any] | None:
     """The plan's answer, or None for the ordinary executor (which reports any error)."""
-    operation = next(
-        d
-        for d in ctx.graphql_document.definitions
-        if getattr(d, "operation", None) is not None
-        and (ctx.operation_name is None or (d.name and d.name.value == ctx.operation_name))
-    )
-    variables = get_variable_values(
-        schema, operation.variable_definitions or (), ctx.variables or {}
-    )
+    variables = get_variable_values(schema, plan.variable_definitions, ctx.variables or {})
     if isinstance(variables, list):  # coercion errors: reported by the ordinary executor
         return None
     try:
-        data = await execute(plan, ctx.context, variables)
+        data = await execute(plan.root, ctx.context, variables)
     except (Fallback, GatewayError, GraphQLError) as exc:
         # Nothing is lost by trying again: the reads audited so far are queued per request
         # and collapse with the same reads of the second attempt.

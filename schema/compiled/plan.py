@@ -9,7 +9,7 @@ operation not compilable, so it runs through the ordinary executor.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from graphql import (
     DocumentNode,
@@ -23,12 +23,13 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     NamedTypeNode,
-    OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
+    VariableDefinitionNode,
     is_leaf_type,
 )
 
+from gateway.security.graphql_limits import find_operation
 from schema.compiled.fields import ROOTS, TYPES, Fetched, Held, Leaf, Root
 
 
@@ -96,14 +97,16 @@ class ObjectPlan:
         )
 
 
+class OperationPlan(NamedTuple):
+    root: ObjectPlan
+    # Kept with the plan: each request coerces its variables without finding the operation.
+    variable_definitions: tuple[VariableDefinitionNode, ...]
+
+
 def compile_operation(
     schema: GraphQLSchema, document: DocumentNode, operation_name: str | None
-) -> ObjectPlan | None:
-    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    if operation_name is None:
-        operation = operations[0] if len(operations) == 1 else None
-    else:
-        operation = next((o for o in operations if o.name and o.name.value == operation_name), None)
+) -> OperationPlan | None:
+    operation = find_operation(document, operation_name)
     if operation is None or operation.operation != OperationType.QUERY or operation.directives:
         return None
     fragments = {
@@ -111,9 +114,10 @@ def compile_operation(
     }
     assert schema.query_type is not None
     try:
-        return _object(schema, schema.query_type, operation.selection_set, fragments, root=True)
+        root = _object(schema, schema.query_type, operation.selection_set, fragments, root=True)
     except NotCompilable:
         return None
+    return OperationPlan(root, tuple(operation.variable_definitions or ()))
 
 
 def _object(
